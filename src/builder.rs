@@ -1,0 +1,254 @@
+//! `PoolBuilder`: configuration, validation, and starting the first workers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{BuildError, BuildErrorKind};
+use crate::pool::{Pool, StatePool};
+use crate::shared::{Config, Hook, Shared};
+use crate::worker;
+
+/// Default `max_workers`.
+const MAX_WORKERS: usize = 128;
+/// Default `queue_capacity`.
+const QUEUE_CAPACITY: usize = 8192;
+/// Default `keep_alive`.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Configures and builds a [`Pool`] or a [`StatePool`].
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`min_workers`](Self::min_workers) | 1 | one thread always ready; a failed spawn can never strand a job |
+/// | [`max_workers`](Self::max_workers) | 128 | blocking calls mostly *wait* (disk, network, locks): many may wait at once |
+/// | [`keep_alive`](Self::keep_alive) | 10 s | threads beyond `min_workers` retire after this long idle |
+/// | [`queue_capacity`](Self::queue_capacity) | 8192 | room for bursts; a flood beyond it is backpressure, not memory |
+/// | [`thread_name`](Self::thread_name) | `"offthread"` | threads are named `offthread-1`, `offthread-2`, … |
+/// | [`stack_size`](Self::stack_size) | the platform's | |
+///
+/// **How the pool grows.** A job that finds no idle worker starts a new thread at once while
+/// there are fewer workers than CPUs, which serves CPU-ish calls. Past the CPU count it starts one
+/// only while no job has finished since the last one was started: the workers are stuck in
+/// blocking calls (sleeps, I/O), so more threads help; a burst of short jobs keeps finishing
+/// jobs and so does not grow the pool past the CPU count (more threads would only contend).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let pool = offthread::Pool::builder()
+///     .min_workers(2)
+///     .max_workers(16)
+///     .queue_capacity(1000)
+///     .keep_alive(Duration::from_secs(30))
+///     .thread_name("db-io")
+///     .on_thread_start(|| { /* set up thread-locals, logging, … */ })
+///     .build()?;
+/// assert_eq!(pool.stats().workers, 2);
+/// # Ok::<(), offthread::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PoolBuilder {
+    min_workers: usize,
+    max_workers: usize,
+    keep_alive: Duration,
+    queue_capacity: usize,
+    thread_name: String,
+    stack_size: Option<usize>,
+    on_start: Option<Hook>,
+    on_stop: Option<Hook>,
+}
+
+impl PoolBuilder {
+    pub(crate) fn new() -> Self {
+        Self {
+            min_workers: 1,
+            max_workers: MAX_WORKERS,
+            keep_alive: KEEP_ALIVE,
+            queue_capacity: QUEUE_CAPACITY,
+            thread_name: "offthread".to_owned(),
+            stack_size: None,
+            on_start: None,
+            on_stop: None,
+        }
+    }
+
+    /// Workers started at build time and never retired. At least 1, at most `max_workers`.
+    pub fn min_workers(mut self, n: usize) -> Self {
+        self.min_workers = n;
+        self
+    }
+
+    /// The most worker threads the pool will run at once. At least 1.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = n;
+        self
+    }
+
+    /// How long a worker beyond `min_workers` stays idle before its thread exits.
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// The most jobs that may wait for a worker. At least 1. A full queue makes `submit` wait,
+    /// `try_submit` refuse, and `submit_async` pend.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n;
+        self
+    }
+
+    /// The prefix of worker thread names: `{name}-{n}`. Must not contain a NUL byte.
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// The stack size of worker threads, in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `hook` on each worker thread when it starts, before it takes any job. A panic in it
+    /// is a start failure: at build time a [`BuildError`], later a worker that never starts
+    /// (counted in [`Stats::start_failures`](crate::Stats::start_failures)).
+    pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on each worker thread just before it exits (a panic in it is caught).
+    pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_stop = Some(Arc::new(hook));
+        self
+    }
+
+    /// Builds a [`Pool`] and starts its `min_workers` threads.
+    ///
+    /// # Errors
+    /// A [`BuildError`] if `max_workers` or `min_workers` or `queue_capacity` is 0, if
+    /// `min_workers > max_workers`, if the thread name holds a NUL byte, if the OS refuses a
+    /// thread, or if a start hook panics. Threads already started are stopped first.
+    pub fn build(self) -> Result<Pool, BuildError> {
+        self.start(|| ()).map(Pool::from_shared)
+    }
+
+    /// Builds a [`StatePool`]: each worker runs `init` on its own thread when it starts and
+    /// keeps the value for its whole life; jobs receive `&mut S`. `S` need not be `Send`.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), and a [`BuildError`] if `init` panics on one of the first
+    /// `min_workers` threads. (A later worker whose `init` panics simply does not start.)
+    ///
+    /// # Examples
+    /// ```
+    /// let err = offthread::Pool::builder()
+    ///     .build_with_state(|| -> u8 { panic!("no connection") })
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("no connection"));
+    /// ```
+    pub fn build_with_state<S, I>(self, init: I) -> Result<StatePool<S>, BuildError>
+    where
+        S: 'static,
+        I: Fn() -> S + Send + Sync + 'static,
+    {
+        self.start(init).map(StatePool::from_shared)
+    }
+
+    fn validate(&self) -> Result<(), BuildErrorKind> {
+        if self.max_workers == 0 {
+            return Err(BuildErrorKind::ZeroMaxWorkers);
+        }
+        if self.min_workers == 0 {
+            return Err(BuildErrorKind::ZeroMinWorkers);
+        }
+        if self.min_workers > self.max_workers {
+            return Err(BuildErrorKind::MinAboveMax {
+                min: self.min_workers,
+                max: self.max_workers,
+            });
+        }
+        if self.queue_capacity == 0 {
+            return Err(BuildErrorKind::ZeroCapacity);
+        }
+        if self.thread_name.contains('\0') {
+            return Err(BuildErrorKind::NulInThreadName);
+        }
+        Ok(())
+    }
+
+    fn start<S, I>(self, init: I) -> Result<Arc<Shared<S>>, BuildError>
+    where
+        S: 'static,
+        I: Fn() -> S + Send + Sync + 'static,
+    {
+        self.validate().map_err(BuildError::new)?;
+        let min = self.min_workers;
+        let shared = Arc::new(Shared::new(Config {
+            min_workers: min,
+            max_workers: self.max_workers,
+            eager_workers: num_cpus::get().max(1),
+            keep_alive: self.keep_alive,
+            queue_capacity: self.queue_capacity,
+            thread_name: self.thread_name,
+            stack_size: self.stack_size,
+            on_start: self.on_start,
+            on_stop: self.on_stop,
+            init: Box::new(init),
+        }));
+        // Reserve every first worker before starting any, so none of them can retire below
+        // `min_workers` while the others are still starting.
+        {
+            let mut st = shared.state.lock();
+            st.workers = min;
+            st.starting = min;
+        }
+        let mut readies = Vec::with_capacity(min);
+        let mut failure = None;
+        for started in 0..min {
+            let (tx, rx) = oneshot::channel();
+            match worker::spawn(&shared, Some(tx)) {
+                Ok(()) => readies.push(rx),
+                Err(e) => {
+                    let mut st = shared.state.lock();
+                    st.workers -= min - started;
+                    st.starting -= min - started;
+                    failure = Some(BuildErrorKind::Spawn(e));
+                    break;
+                }
+            }
+        }
+        for ready in readies {
+            let started = ready
+                .recv()
+                .unwrap_or_else(|_| Err("worker thread exited while starting".to_owned()));
+            if let Err(msg) = started
+                && failure.is_none()
+            {
+                failure = Some(BuildErrorKind::StartPanicked(msg));
+            }
+        }
+        match failure {
+            None => Ok(shared),
+            Some(kind) => {
+                // Partial construction: stop the workers that did start, then report.
+                let _ = shared.shutdown(true, None);
+                Err(BuildError::new(kind))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("min_workers", &self.min_workers)
+            .field("max_workers", &self.max_workers)
+            .field("keep_alive", &self.keep_alive)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
+    }
+}

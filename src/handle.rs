@@ -1,0 +1,271 @@
+//! `Handle<T>`: the caller's side of one job — wait, poll, await, cancel.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use oneshot::{RecvTimeoutError, TryRecvError};
+
+use crate::error::JobError;
+use crate::job::{CancelOutcome, Control, Outcome};
+use crate::spin::Backoff;
+
+/// The caller's side of one submitted job.
+///
+/// A handle comes back at once from a submission. Its job resolves exactly once, to its value
+/// or a [`JobError`]; the handle gets that outcome in whichever way suits the caller:
+///
+/// | call | blocks? | when nothing is ready yet |
+/// |---|---|---|
+/// | [`wait`](Self::wait) | yes, until the job resolves | — |
+/// | [`wait_timeout`](Self::wait_timeout) / [`wait_deadline`](Self::wait_deadline) | up to the limit | hands the handle back |
+/// | [`try_wait`](Self::try_wait) | never | hands the handle back |
+/// | `.await` | never blocks its thread | `Pending`; any executor wakes it |
+/// | [`is_finished`](Self::is_finished) | never | `false` |
+///
+/// Dropping a handle *detaches* the job: it still runs, and its value is dropped on the worker.
+/// (Cancel first if it should not run.)
+///
+/// `Handle` can NOT be `Clone`: exactly one party receives the outcome. It is `Send` when `T` is.
+///
+/// # Examples
+/// ```
+/// let pool = offthread::Pool::new();
+/// let handle = pool.submit(|| 6 * 7)?;
+/// assert_eq!(handle.wait(), Ok(42));
+///
+/// // The same handle, awaited from any executor:
+/// let handle = pool.submit(|| "async")?;
+/// assert_eq!(pollster::block_on(handle), Ok("async"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "dropping a handle detaches its job; call `wait` or `.await` to get its outcome"]
+pub struct Handle<T> {
+    /// Where the worker puts the outcome.
+    rx: oneshot::Receiver<Outcome<T>>,
+    /// The job, for `cancel`.
+    job: Arc<dyn Control>,
+}
+
+impl<T> Handle<T> {
+    pub(crate) fn new(rx: oneshot::Receiver<Outcome<T>>, job: Arc<dyn Control>) -> Self {
+        Self { rx, job }
+    }
+
+    /// Blocks until the job resolves and returns its outcome.
+    ///
+    /// - `Ok(value)`: the job ran and returned.
+    /// - `Err(JobError::Panicked(msg))`: the job panicked (the worker survived).
+    /// - `Err(JobError::Cancelled)`: it was cancelled before it started.
+    /// - `Err(JobError::ShutDown)`: `shutdown_now` removed it before it started.
+    ///
+    /// Blocks the calling thread: from async code, `.await` the handle instead. The wait spins
+    /// for a few microseconds before it parks, because short jobs often finish in that time.
+    ///
+    /// # Errors
+    /// The [`JobError`] of a job that produced no value, as above.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::new();
+    /// assert_eq!(pool.submit(|| 1 + 1)?.wait(), Ok(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait(self) -> Outcome<T> {
+        let backoff = Backoff::new();
+        while !self.rx.has_message() && !backoff.is_completed() {
+            backoff.snooze();
+        }
+        match self.rx.recv() {
+            Ok(outcome) => outcome,
+            Err(_) => Err(JobError::ShutDown),
+        }
+    }
+
+    /// Waits at most `timeout` for the job to resolve.
+    ///
+    /// - `Ok(outcome)`: the job resolved (see [`wait`](Self::wait) for the outcomes).
+    /// - `Err(handle)`: it had not resolved in time; the handle comes back, still usable.
+    ///
+    /// A timeout too large to represent waits without limit.
+    ///
+    /// # Errors
+    /// The handle itself, when the job did not resolve in time.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = offthread::Pool::new();
+    /// let (release, gate) = std::sync::mpsc::channel::<()>();
+    /// let handle = pool.submit(move || gate.recv().is_ok())?;
+    /// let handle = handle.wait_timeout(Duration::from_millis(1)).unwrap_err(); // not yet
+    /// release.send(())?;
+    /// assert_eq!(handle.wait_timeout(Duration::from_secs(60)).ok(), Some(Ok(true)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Outcome<T>, Self> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_deadline(deadline),
+            None => Ok(self.wait()),
+        }
+    }
+
+    /// Waits until `deadline` at the latest for the job to resolve.
+    ///
+    /// - `Ok(outcome)`: the job resolved (see [`wait`](Self::wait) for the outcomes).
+    /// - `Err(handle)`: it had not resolved by the deadline; the handle comes back, still usable.
+    ///
+    /// # Errors
+    /// The handle itself, when the job did not resolve in time.
+    pub fn wait_deadline(self, deadline: Instant) -> Result<Outcome<T>, Self> {
+        match self.rx.recv_deadline(deadline) {
+            Ok(outcome) => Ok(outcome),
+            Err(RecvTimeoutError::Timeout) => Err(self),
+            Err(RecvTimeoutError::Disconnected) => Ok(Err(JobError::ShutDown)),
+        }
+    }
+
+    /// Returns the outcome if the job has resolved; never blocks.
+    ///
+    /// - `Ok(outcome)`: the job resolved (see [`wait`](Self::wait) for the outcomes).
+    /// - `Err(handle)`: not yet; the handle comes back, still usable.
+    ///
+    /// This is the call for a frame loop: check each pending handle once per frame.
+    ///
+    /// # Errors
+    /// The handle itself, when the job has not resolved yet.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::new();
+    /// let mut pending = vec![pool.submit(|| 1)?, pool.submit(|| 2)?];
+    /// let mut sum = 0;
+    /// while !pending.is_empty() {
+    ///     // one "frame": take what is ready, keep the rest
+    ///     pending = pending
+    ///         .into_iter()
+    ///         .filter_map(|h| match h.try_wait() {
+    ///             Ok(outcome) => { sum += outcome.unwrap(); None }
+    ///             Err(h) => Some(h),
+    ///         })
+    ///         .collect();
+    /// }
+    /// assert_eq!(sum, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_wait(self) -> Result<Outcome<T>, Self> {
+        match self.rx.try_recv() {
+            Ok(outcome) => Ok(outcome),
+            Err(TryRecvError::Empty) => Err(self),
+            Err(TryRecvError::Disconnected) => Ok(Err(JobError::ShutDown)),
+        }
+    }
+
+    /// `true` once the job has resolved, so that `wait` and `try_wait` return at once.
+    /// Never blocks.
+    pub fn is_finished(&self) -> bool {
+        self.rx.has_message() || self.rx.is_closed()
+    }
+
+    /// Cancels the job, as far as that is still possible. Never blocks on the job.
+    ///
+    /// - [`CancelOutcome::Dequeued`]: it was queued; it will never run, its queue slot is free at
+    ///   once, and the handle resolves [`JobError::Cancelled`].
+    /// - [`CancelOutcome::Requested`]: it is running; [`is_cancelled`](crate::is_cancelled)
+    ///   now returns `true` inside it. A running job cannot be interrupted, only asked to stop;
+    ///   the handle resolves with whatever the job returns.
+    /// - [`CancelOutcome::Finished`]: it had already resolved; nothing changed.
+    ///
+    /// # Examples
+    /// ```
+    /// use offthread::{CancelOutcome, JobError, Pool};
+    /// let pool = Pool::builder().max_workers(1).build()?;
+    /// let (release, gate) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move || gate.recv().ok())?;
+    /// let queued = pool.submit(|| unreachable!("never runs"))?;
+    /// assert_eq!(queued.cancel(), CancelOutcome::Dequeued);
+    /// assert_eq!(queued.wait(), Err::<(), _>(JobError::Cancelled));
+    /// release.send(())?;
+    /// busy.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel(&self) -> CancelOutcome {
+        self.job.cancel()
+    }
+}
+
+impl<T> fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("finished", &self.is_finished())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `handle.await` resolves to the job's [`Outcome`], under any executor (tokio, smol,
+/// async-std, `pollster`, a hand-written `block_on`): the worker wakes the task's waker.
+impl<T> IntoFuture for Handle<T> {
+    type Output = Outcome<T>;
+    type IntoFuture = JobFuture<T>;
+
+    fn into_future(self) -> JobFuture<T> {
+        JobFuture {
+            rx: self.rx.into_future(),
+            job: self.job,
+        }
+    }
+}
+
+/// The future of a [`Handle`], made by `.await` or [`IntoFuture::into_future`].
+///
+/// Dropping it detaches the job, as dropping the handle does.
+#[must_use = "futures do nothing unless polled"]
+pub struct JobFuture<T> {
+    rx: oneshot::AsyncReceiver<Outcome<T>>,
+    job: Arc<dyn Control>,
+}
+
+impl<T> JobFuture<T> {
+    /// Cancels the job; see [`Handle::cancel`].
+    pub fn cancel(&self) -> CancelOutcome {
+        self.job.cancel()
+    }
+}
+
+impl<T> Future for JobFuture<T> {
+    type Output = Outcome<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(JobError::ShutDown)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> fmt::Debug for JobFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobFuture").finish_non_exhaustive()
+    }
+}
+
+/// A handle whose job resolved before it was ever queued (used by `offthread::run` on a pool
+/// that was shut down).
+pub(crate) fn resolved<T: Send + 'static>(outcome: Outcome<T>) -> Handle<T> {
+    struct Done;
+    impl Control for Done {
+        fn cancel(&self) -> CancelOutcome {
+            CancelOutcome::Finished
+        }
+        fn cancel_requested(&self) -> bool {
+            false
+        }
+    }
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(outcome);
+    Handle::new(rx, Arc::new(Done))
+}

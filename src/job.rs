@@ -1,0 +1,314 @@
+//! A type-erased job: its closure, where its outcome goes, and the state machine that makes every
+//! accepted job resolve exactly once.
+//!
+//! ```text
+//!            claim (pool lock)            finish
+//!   QUEUED ────────────────────▶ RUNNING ───────────▶ FINISHED
+//!     │                            │ cancel()             ▲
+//!     │ cancel / shutdown_now /    ▼                      │
+//!     │ expire (pool lock)     RUNNING_CANCEL ────────────┘
+//!     ▼
+//!   DROPPED   (never ran; resolved Cancelled / ShutDown / Expired)
+//! ```
+//!
+//! Every transition out of `QUEUED` happens under the pool's lock, so the queue's accounting and
+//! the job's state never disagree; the party that wins the transition is the only one that
+//! takes the closure and delivers the outcome.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::error::JobError;
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const RUNNING_CANCEL: u8 = 2;
+const FINISHED: u8 = 3;
+const DROPPED: u8 = 4;
+
+/// What a job resolves to: its value, or why there is none.
+pub type Outcome<T> = Result<T, JobError>;
+
+/// What [`Handle::cancel`](crate::Handle::cancel) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelOutcome {
+    /// The job was still queued: it will never run, its queue slot is free, and its handle
+    /// resolves [`JobError::Cancelled`].
+    Dequeued,
+    /// The job is running: its flag is raised, and the job sees it through
+    /// [`is_cancelled`](crate::is_cancelled). A running job cannot be interrupted, only asked
+    /// to stop; it still resolves with whatever it returns.
+    Requested,
+    /// The job had already finished or been resolved; nothing changed.
+    Finished,
+}
+
+/// A job's closure, called with the worker's state (`()` for a plain pool).
+pub(crate) trait JobFn<S, T>: Send + 'static {
+    fn call(self, state: &mut S) -> T;
+}
+
+/// A zero-argument closure of a plain [`Pool`](crate::Pool).
+pub(crate) struct Plain<F>(pub(crate) F);
+
+impl<F, T> JobFn<(), T> for Plain<F>
+where
+    F: FnOnce() -> T + Send + 'static,
+{
+    fn call(self, _: &mut ()) -> T {
+        (self.0)()
+    }
+}
+
+/// A closure of a [`StatePool`](crate::StatePool), given the worker's state.
+pub(crate) struct Stateful<F>(pub(crate) F);
+
+impl<S, F, T> JobFn<S, T> for Stateful<F>
+where
+    F: FnOnce(&mut S) -> T + Send + 'static,
+{
+    fn call(self, state: &mut S) -> T {
+        (self.0)(state)
+    }
+}
+
+/// Where a job's outcome goes: a handle's one-shot slot today; an inbox or a callback later.
+pub(crate) trait Deliver: Send + 'static {
+    /// The job's value type.
+    type Value;
+    fn deliver(self, outcome: Outcome<Self::Value>);
+}
+
+impl<T: Send + 'static> Deliver for oneshot::Sender<Outcome<T>> {
+    type Value = T;
+    fn deliver(self, outcome: Outcome<T>) {
+        if let Err(unsent) = self.send(outcome) {
+            // The handle was dropped (detached): the value dies here, on the worker, and a
+            // panicking `Drop` must not take the worker with it.
+            drop_quietly(unsent.into_inner());
+        }
+    }
+}
+
+/// The pool side of a cancel: flips a queued job to `DROPPED` under the pool lock and frees its
+/// queue slot. Returns `false` if the job had already left `QUEUED`.
+pub(crate) trait Dequeue: Send + Sync {
+    fn cancel_queued(&self, job: &JobState) -> bool;
+}
+
+/// The atomic state of one job. Lives inside its [`JobCell`].
+#[derive(Debug)]
+pub(crate) struct JobState(AtomicU8);
+
+impl JobState {
+    /// Claims a queued job for running. Call under the pool lock.
+    pub(crate) fn claim(&self) -> bool {
+        // ORDERING: the pool lock orders this against every other transition out of QUEUED;
+        // Acquire pairs with nothing else, Relaxed would do, but the cost is nil on x86.
+        self.0
+            .compare_exchange(QUEUED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Marks a queued job as never going to run. Call under the pool lock.
+    pub(crate) fn drop_queued(&self) -> bool {
+        // ORDERING: as in `claim`.
+        self.0
+            .compare_exchange(QUEUED, DROPPED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    pub(crate) fn is_queued(&self) -> bool {
+        // ORDERING: read under the pool lock, which orders it.
+        self.0.load(Ordering::Relaxed) == QUEUED
+    }
+
+    fn cancel_requested(&self) -> bool {
+        // ORDERING: a flag with no data behind it; Relaxed is enough, the job polls it.
+        self.0.load(Ordering::Relaxed) == RUNNING_CANCEL
+    }
+}
+
+/// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
+pub(crate) trait Control: Send + Sync {
+    fn cancel(&self) -> CancelOutcome;
+    fn cancel_requested(&self) -> bool;
+}
+
+/// The operations a worker and the queue need, free of the closure's type.
+pub(crate) trait Task<S>: Send + Sync {
+    fn state(&self) -> &JobState;
+    /// Runs a claimed job on the worker, catching a panic. Returns `true` if it panicked.
+    fn run(self: Arc<Self>, state: &mut S) -> bool;
+    /// Resolves a job that was flipped to `DROPPED` (by cancel, shutdown or expiry) with `err`,
+    /// dropping its closure. Call outside the pool lock: the closure's `Drop` is user code.
+    fn discard(&self, err: JobError);
+}
+
+/// One job: state, closure and sink in a single allocation.
+pub(crate) struct JobCell<J, D> {
+    /// The job's place in the state machine above.
+    state: JobState,
+    /// The closure and the sink, taken exactly once by whoever wins the transition out of
+    /// QUEUED. The lock is never contended: the state transition already picked the one taker.
+    slot: Mutex<Option<(J, D)>>,
+    /// The pool, for freeing the queue slot on cancel.
+    pool: Arc<dyn Dequeue>,
+}
+
+impl<J, D> JobCell<J, D> {
+    pub(crate) fn new(job: J, sink: D, pool: Arc<dyn Dequeue>) -> Self {
+        Self {
+            state: JobState(AtomicU8::new(QUEUED)),
+            slot: Mutex::new(Some((job, sink))),
+            pool,
+        }
+    }
+
+    /// Takes the closure and sink back out of a cell that was never shared (a refused job).
+    pub(crate) fn into_parts(self) -> (J, D) {
+        self.slot
+            .into_inner()
+            .expect("a cell that was never queued still holds its job")
+    }
+}
+
+impl<J, D> Control for JobCell<J, D>
+where
+    J: Send,
+    D: Deliver,
+{
+    fn cancel(&self) -> CancelOutcome {
+        loop {
+            // ORDERING: Acquire so that FINISHED, once seen, orders after the job's effects.
+            match self.state.0.load(Ordering::Acquire) {
+                QUEUED => {
+                    if self.pool.cancel_queued(&self.state) {
+                        self.discard_now(JobError::Cancelled);
+                        return CancelOutcome::Dequeued;
+                    }
+                    // Claimed or dropped meanwhile: look again.
+                }
+                RUNNING => {
+                    // ORDERING: Relaxed; the flag carries no data.
+                    if self
+                        .state
+                        .0
+                        .compare_exchange(RUNNING, RUNNING_CANCEL, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return CancelOutcome::Requested;
+                    }
+                }
+                RUNNING_CANCEL => return CancelOutcome::Requested,
+                _ => return CancelOutcome::Finished,
+            }
+        }
+    }
+
+    fn cancel_requested(&self) -> bool {
+        self.state.cancel_requested()
+    }
+}
+
+impl<J, D: Deliver> JobCell<J, D> {
+    fn discard_now(&self, err: JobError) {
+        let taken = self.slot.lock().take();
+        if let Some((job, sink)) = taken {
+            drop_quietly(job);
+            sink.deliver(Err(err));
+        }
+    }
+}
+
+impl<S, J, D> Task<S> for JobCell<J, D>
+where
+    S: 'static,
+    J: JobFn<S, D::Value>,
+    D: Deliver,
+{
+    fn state(&self) -> &JobState {
+        &self.state
+    }
+
+    fn run(self: Arc<Self>, state: &mut S) -> bool {
+        let Some((job, sink)) = self.slot.lock().take() else {
+            return false; // unreachable: a claimed job still holds its closure
+        };
+        let previous = CURRENT.with(|c| c.replace(Some(self.clone() as Arc<dyn Control>)));
+        let result = panic::catch_unwind(AssertUnwindSafe(|| job.call(state)));
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+        let panicked = result.is_err();
+        let outcome = result.map_err(|payload| JobError::Panicked(panic_message(payload)));
+        // ORDERING: Release so a `cancel` that reads FINISHED also sees the job's effects.
+        self.state.0.store(FINISHED, Ordering::Release);
+        sink.deliver(outcome);
+        panicked
+    }
+
+    fn discard(&self, err: JobError) {
+        self.discard_now(err);
+    }
+}
+
+thread_local! {
+    /// The job this thread is running, for [`is_cancelled`].
+    static CURRENT: RefCell<Option<Arc<dyn Control>>> = const { RefCell::new(None) };
+}
+
+/// `true` if the job running on this thread has been asked to stop by
+/// [`Handle::cancel`](crate::Handle::cancel).
+///
+/// Long jobs poll this between steps and return early; offthread never interrupts a running job.
+/// Outside a job (on any thread that is not running one) it returns `false`.
+///
+/// # Examples
+/// ```
+/// use offthread::{is_cancelled, CancelOutcome, Pool};
+/// let pool = Pool::new();
+/// let (started_tx, started) = std::sync::mpsc::channel();
+/// let handle = pool.submit(move || {
+///     started_tx.send(()).unwrap();
+///     let mut steps = 0u64;
+///     while !is_cancelled() {
+///         steps += 1;
+///         std::thread::yield_now();
+///     }
+///     steps
+/// })?;
+/// started.recv()?;
+/// assert_eq!(handle.cancel(), CancelOutcome::Requested);
+/// assert!(handle.wait().is_ok()); // it stopped on its own terms and returned a value
+/// assert!(!is_cancelled());       // not inside a job here
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn is_cancelled() -> bool {
+    CURRENT.with(|c| c.borrow().as_ref().is_some_and(|job| job.cancel_requested()))
+}
+
+/// Turns a panic payload into its message, dropping the payload without letting its `Drop` unwind.
+pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    let msg = if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any> (a panic payload that is not a string)".to_owned()
+    };
+    drop_quietly(payload);
+    msg
+}
+
+/// Drops a value whose `Drop` is user code, swallowing a panic from it so the worker survives.
+pub(crate) fn drop_quietly<T>(value: T) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        // The payload's own Drop could panic too; leak it rather than unwind.
+        std::mem::forget(payload);
+    }
+}

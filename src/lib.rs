@@ -1,0 +1,110 @@
+//! Run blocking calls off-thread; get a handle back at once.
+//!
+//! offthread hands synchronous work — SQLite queries, file reads, calls into legacy sync
+//! libraries — to a **bounded** pool of worker threads and returns a [`Handle`] immediately.
+//! The caller stays free and picks the result up however it likes:
+//!
+//! ```
+//! use offthread::Pool;
+//!
+//! let pool = Pool::new();
+//!
+//! // 1. Block for it (a plain thread, a CLI):
+//! let text = pool.submit(|| std::fs::read_to_string("Cargo.toml"))?.wait()??;
+//! assert!(text.contains("offthread"));
+//!
+//! // 2. Await it from any runtime (tokio, smol, async-std, pollster, ...):
+//! let n = pollster::block_on(async { pool.submit(|| 2 + 2)?.await.map_err(Into::into) })
+//!     .map_err(|e: Box<dyn std::error::Error>| e)?;
+//! assert_eq!(n, 4);
+//!
+//! // 3. Poll it from a frame loop that must never block:
+//! let mut handle = pool.submit(|| "loaded")?;
+//! let value = loop {
+//!     match handle.try_wait() {
+//!         Ok(outcome) => break outcome?,
+//!         Err(pending) => handle = pending, // draw a frame, come back next tick
+//!     }
+//! };
+//! assert_eq!(value, "loaded");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Bounded, with backpressure
+//! A pool runs at most `max_workers` threads and queues at most `queue_capacity` jobs. When the
+//! queue is full, [`Pool::submit`] waits for room, [`Pool::try_submit`] refuses at once, and
+//! [`Pool::submit_async`] waits without blocking its thread. A refused job is handed back in the
+//! error, so nothing is ever silently dropped:
+//!
+//! ```
+//! use offthread::{Pool, TrySubmitError};
+//! let pool = Pool::builder().max_workers(1).queue_capacity(1).build()?;
+//! let (release, gate) = std::sync::mpsc::channel::<()>();
+//! let busy = pool.submit(move || gate.recv().ok())?;
+//! # while pool.stats().running == 0 { std::thread::yield_now(); }
+//! let queued = pool.submit(|| 1)?;
+//! let Err(TrySubmitError::Full(job)) = pool.try_submit(|| 2) else { panic!("not full?") };
+//! assert_eq!(job(), 2); // the refused job, handed back
+//! release.send(())?;
+//! assert_eq!(queued.wait(), Ok(1));
+//! # busy.wait()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Exactly once
+//! Every accepted job resolves exactly once: its value, or a [`JobError`] — `Panicked` (the
+//! worker survives), `Cancelled`, `ShutDown` or `Expired`. [`Handle::cancel`] removes a queued
+//! job (it never runs, its slot frees at once) or raises a flag that a running job reads with
+//! [`is_cancelled`]; a running job is never interrupted, only asked to stop.
+//!
+//! # Per-worker state
+//! [`PoolBuilder::build_with_state`] gives each worker a value built on its own thread (a
+//! database connection, a `!Send` client); jobs receive `&mut S`:
+//!
+//! ```
+//! use std::cell::RefCell; // not Sync, and RefCell<Vec<_>> inside an Rc would not be Send
+//! let pool = offthread::Pool::builder()
+//!     .max_workers(1)
+//!     .build_with_state(|| RefCell::new(Vec::<u32>::new()))?;
+//! pool.submit(|log: &mut RefCell<Vec<u32>>| log.borrow_mut().push(1))?.wait()?;
+//! let len = pool.submit(|log: &mut RefCell<Vec<u32>>| log.borrow().len())?.wait()?;
+//! assert_eq!(len, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Shutdown
+//! [`Pool::shutdown`] stops intake, runs what is queued and joins the workers;
+//! [`Pool::shutdown_now`] resolves queued jobs `ShutDown` instead; the `_timeout` variants report
+//! what was still running. Dropping the last `Pool` never blocks and never loses an accepted job.
+//!
+//! # The one-liner
+//! [`run`] submits to a lazily built global pool: `offthread::run(|| work()).wait()`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod builder;
+mod error;
+mod global;
+mod handle;
+mod job;
+mod pool;
+mod queue;
+mod shared;
+mod spin;
+mod stats;
+mod worker;
+
+pub use builder::PoolBuilder;
+pub use error::{
+    BuildError, JobError, ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError,
+};
+pub use global::{global, run};
+pub use handle::{Handle, JobFuture};
+pub use job::{CancelOutcome, Outcome, is_cancelled};
+pub use pool::{Pool, StatePool};
+pub use stats::Stats;
+
+// The README's examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

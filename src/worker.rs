@@ -1,0 +1,217 @@
+//! A worker thread: start hook and state init, then the loop — take a job, run it, record it;
+//! spin briefly when the queue is empty; sleep; retire after `keep_alive` idle.
+
+use std::cell::Cell;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::Instant;
+
+use parking_lot::MutexGuard;
+
+use crate::job::{Task, drop_quietly, panic_message};
+use crate::shared::{Shared, State, wake_all};
+use crate::spin::Backoff;
+
+thread_local! {
+    /// Address of the pool this thread works for (0 outside workers): lets shutdown called from
+    /// a job skip waiting for its own thread.
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+fn pool_id<S>(shared: &Shared<S>) -> usize {
+    std::ptr::from_ref(shared) as usize
+}
+
+/// `true` if the calling thread is one of this pool's workers.
+pub(crate) fn is_worker_of<S>(shared: &Shared<S>) -> bool {
+    WORKER_OF.with(Cell::get) == pool_id(shared)
+}
+
+/// Reports a build-time worker's start: `Ok` once its state is ready, or the panic message.
+pub(crate) type Ready = oneshot::Sender<Result<(), String>>;
+
+/// Starts one worker thread. Its slot must already be counted in `workers` and `starting`.
+pub(crate) fn spawn<S: 'static>(shared: &Arc<Shared<S>>, ready: Option<Ready>) -> io::Result<()> {
+    let id = {
+        let mut st = shared.state.lock();
+        st.next_worker_id += 1;
+        st.next_worker_id
+    };
+    let cfg = &shared.config;
+    let mut builder = thread::Builder::new().name(format!("{}-{id}", cfg.thread_name));
+    if let Some(size) = cfg.stack_size {
+        builder = builder.stack_size(size);
+    }
+    let shared = shared.clone();
+    builder.spawn(move || main(&shared, id, ready)).map(drop)
+}
+
+/// Counts the worker out however it leaves (return or unwind), so shutdown never waits forever.
+struct ExitGuard<'a, S: 'static> {
+    shared: &'a Shared<S>,
+    /// Still in `starting` (start hook or init not done).
+    starting: bool,
+}
+
+impl<S: 'static> Drop for ExitGuard<'_, S> {
+    fn drop(&mut self) {
+        let mut st = self.shared.state.lock();
+        st.workers -= 1;
+        if self.starting {
+            st.starting -= 1;
+            st.counts.start_failures += 1;
+        }
+        self.shared.exited.notify_all();
+    }
+}
+
+fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
+    WORKER_OF.with(|w| w.set(pool_id(shared)));
+    let mut guard = ExitGuard {
+        shared,
+        starting: true,
+    };
+    let cfg = &shared.config;
+    let started = panic::catch_unwind(AssertUnwindSafe(|| {
+        if let Some(hook) = &cfg.on_start {
+            hook();
+        }
+        (cfg.init)()
+    }));
+    let mut state = match started {
+        Ok(state) => state,
+        Err(payload) => {
+            let msg = panic_message(payload);
+            if let Some(ready) = ready {
+                let _ = ready.send(Err(msg));
+            }
+            return; // the guard counts the failure
+        }
+    };
+    {
+        let mut st = shared.state.lock();
+        st.starting -= 1;
+        guard.starting = false;
+        if !st.private.iter().any(|(w, _)| *w == id) {
+            st.private.push((id, Default::default()));
+        }
+    }
+    if let Some(ready) = ready {
+        let _ = ready.send(Ok(()));
+    }
+
+    serve(shared, id, &mut state);
+
+    drop_quietly(state);
+    if let Some(hook) = &cfg.on_stop {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| hook()));
+    }
+}
+
+/// The worker loop. Returns when the pool is closed and drained, or to retire.
+fn serve<S: 'static>(shared: &Shared<S>, id: usize, state: &mut S) {
+    let cfg = &shared.config;
+    let mut st = shared.state.lock();
+    'serve: loop {
+        if let Some(task) = next_task(shared, &mut st, id) {
+            st.running += 1;
+            let wakers = shared.room_freed(&mut st);
+            drop(st);
+            wake_all(wakers);
+
+            let panicked = task.run(state);
+
+            st = shared.state.lock();
+            st.running -= 1;
+            if panicked {
+                st.counts.panicked += 1;
+            } else {
+                st.counts.completed += 1;
+            }
+            continue 'serve;
+        }
+        if st.closed {
+            break 'serve;
+        }
+
+        // Spin: the next job often arrives within microseconds (a caller waiting on one result
+        // submits the next). Catching it here saves a futex sleep and wake on both sides.
+        st.spinning += 1;
+        drop(st);
+        let backoff = Backoff::new();
+        // ORDERING: a hint; the lock below confirms.
+        while shared.queued_hint.load(Ordering::Relaxed) == 0 && !backoff.is_completed() {
+            backoff.snooze();
+        }
+        st = shared.state.lock();
+        st.spinning -= 1;
+        if st.closed || st.queue.len() > 0 || has_private(&st, id) {
+            continue 'serve;
+        }
+
+        // Sleep until a submitter claims us, or keep_alive passes.
+        st.idle += 1;
+        let timed_out = match Instant::now().checked_add(cfg.keep_alive) {
+            Some(deadline) => shared.work.wait_until(&mut st, deadline).timed_out(),
+            None => {
+                shared.work.wait(&mut st);
+                false
+            }
+        };
+        if st.wakeups > 0 {
+            st.wakeups -= 1; // a notifier already took us out of `idle`
+        } else {
+            st.idle -= 1;
+        }
+        let ready_workers = st.workers - st.starting;
+        if timed_out
+            && !st.closed
+            && st.queue.len() == 0
+            && !has_private(&st, id)
+            && ready_workers > cfg.min_workers
+        {
+            break 'serve; // retire
+        }
+    }
+    // Leave our private queue's slot; a late broadcast finds no entry and skips us.
+    st.private.retain(|(w, _)| *w != id);
+    drop(st);
+}
+
+fn has_private<S>(st: &State<S>, id: usize) -> bool {
+    st.private_len > 0 && st.private.iter().any(|(w, q)| *w == id && !q.is_empty())
+}
+
+/// Takes this worker's next job: its broadcast jobs first, then the shared queue.
+fn next_task<S: 'static>(
+    shared: &Shared<S>,
+    st: &mut MutexGuard<'_, State<S>>,
+    id: usize,
+) -> Option<Arc<dyn Task<S>>> {
+    if st.private_len > 0 {
+        let mut claimed = None;
+        let mut dropped = 0;
+        if let Some((_, q)) = st.private.iter_mut().find(|(w, _)| *w == id) {
+            while let Some(task) = q.pop_front() {
+                dropped += 1;
+                if task.state().claim() {
+                    claimed = Some(task);
+                    break;
+                }
+            }
+        }
+        st.private_len -= dropped;
+        if claimed.is_some() {
+            shared.publish_len(st);
+            return claimed;
+        }
+    }
+    let task = st.queue.pop_claim();
+    if task.is_some() {
+        shared.publish_len(st);
+    }
+    task
+}

@@ -1,0 +1,73 @@
+//! Bad configuration is a typed BuildError, never a panic; growth and retirement.
+mod common;
+use common::*;
+use offthread::Pool;
+use std::time::Duration;
+
+#[test]
+fn invalid_configurations_are_errors() {
+    let cases = [
+        (Pool::builder().max_workers(0), "max_workers must be at least 1"),
+        (
+            Pool::builder().min_workers(0),
+            "min_workers must be at least 1 (a pool keeps one thread so no job is stranded)",
+        ),
+        (
+            Pool::builder().min_workers(5).max_workers(2),
+            "min_workers (5) is greater than max_workers (2)",
+        ),
+        (Pool::builder().queue_capacity(0), "queue_capacity must be at least 1"),
+        (Pool::builder().thread_name("a\0b"), "thread_name contains a NUL byte"),
+    ];
+    for (builder, msg) in cases {
+        let err = builder.build().unwrap_err();
+        assert!(err.is_config());
+        assert_eq!(err.to_string(), msg);
+        assert!(std::error::Error::source(&err).is_none());
+    }
+}
+
+#[test]
+fn workers_are_named_after_the_builder() {
+    let pool = Pool::builder().thread_name("db-io").build().unwrap();
+    let name = pool
+        .submit(|| std::thread::current().name().map(str::to_owned))
+        .unwrap()
+        .wait()
+        .unwrap()
+        .unwrap();
+    assert!(name.starts_with("db-io-"), "{name}");
+}
+
+#[test]
+fn the_pool_grows_to_max_workers_when_all_are_blocked_and_no_further() {
+    let pool = Pool::builder().max_workers(4).build().unwrap();
+    assert_eq!(pool.stats().workers, 1);
+    let gate = Gate::new();
+    // Four blocking jobs: none finishes, so the pool grows to 4 and runs them all at once.
+    let busy = occupy(&pool, 4, &gate);
+    let extra = pool.submit(|| ()).unwrap();
+    let s = pool.stats();
+    assert_eq!((s.workers, s.running, s.queued), (4, 4, 1));
+    gate.open();
+    extra.wait().unwrap();
+    busy.into_iter().for_each(|h| h.wait().unwrap());
+}
+
+#[test]
+fn idle_workers_retire_down_to_min_workers() {
+    let pool = Pool::builder()
+        .min_workers(1)
+        .max_workers(3)
+        .keep_alive(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let gate = Gate::new();
+    let busy = occupy(&pool, 3, &gate);
+    assert_eq!(pool.stats().workers, 3);
+    gate.open();
+    busy.into_iter().for_each(|h| h.wait().unwrap());
+    eventually("extra workers retire", || pool.stats().workers == 1);
+    // And the pool still serves, growing again when needed.
+    assert_eq!(pool.submit(|| 1).unwrap().wait(), Ok(1));
+}

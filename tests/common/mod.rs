@@ -1,0 +1,98 @@
+//! Test helpers: gates to hold workers busy, start signals, drop counters. No sleeps.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// A latch jobs block on until the test opens it.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn wait(&self) {
+        let (lock, cv) = &*self.0;
+        let mut open = lock.lock().unwrap();
+        while !*open {
+            open = cv.wait(open).unwrap();
+        }
+    }
+    pub fn open(&self) {
+        let (lock, cv) = &*self.0;
+        *lock.lock().unwrap() = true;
+        cv.notify_all();
+    }
+}
+
+/// Occupies `n` workers of `pool` with jobs that block on `gate`; returns once all `n` run.
+pub fn occupy(pool: &offthread::Pool, n: usize, gate: &Gate) -> Vec<offthread::Handle<()>> {
+    let (tx, rx) = mpsc::channel();
+    let handles = (0..n)
+        .map(|_| {
+            let gate = gate.clone();
+            let tx = tx.clone();
+            pool.submit(move || {
+                tx.send(()).unwrap();
+                gate.wait();
+            })
+            .unwrap()
+        })
+        .collect();
+    for _ in 0..n {
+        rx.recv_timeout(HUGE).expect("worker never started the gated job");
+    }
+    handles
+}
+
+/// A timeout for waits that must succeed: only a hang reaches it.
+pub const HUGE: Duration = Duration::from_secs(60);
+/// A timeout for waits that must time out.
+pub const TINY: Duration = Duration::from_millis(5);
+
+/// Counts drops of values made by `token()`.
+#[derive(Clone, Default)]
+pub struct DropCounter(Arc<AtomicUsize>);
+
+pub struct Token(Arc<AtomicUsize>);
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl DropCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn token(&self) -> Token {
+        Token(self.0.clone())
+    }
+    pub fn dropped(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `cond` (yielding) until it holds; fails the test after `HUGE`. For states that a test
+/// cannot be told about through a channel (a worker retiring, a thread parking).
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HUGE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::yield_now();
+    }
+}
+
+/// Asserts the pool's counts add up.
+pub fn assert_adds_up(s: offthread::Stats) {
+    assert_eq!(
+        s.submitted,
+        s.resolved() + s.queued as u64 + s.running as u64,
+        "counts do not add up: {s:?}"
+    );
+    assert_eq!(s.idle + s.running, s.workers, "{s:?}");
+}

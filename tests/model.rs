@@ -1,0 +1,173 @@
+//! A proptest state machine over random sequences of submit / try_submit / cancel / drop handle /
+//! panicking job / release / shutdown / shutdown_now. Afterwards: every accepted job resolved
+//! exactly once with an outcome the model allows, every refused job came back, and the stats
+//! add up.
+mod common;
+use common::*;
+use offthread::{CancelOutcome, Handle, JobError, Pool, SubmitError, TrySubmitError};
+use proptest::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Submit { panics: bool, gated: bool },
+    TrySubmit { gated: bool },
+    Cancel(usize),
+    DropHandle(usize),
+    Release,
+    Shutdown,
+    ShutdownNow,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (any::<bool>(), any::<bool>()).prop_map(|(p, g)| Op::Submit { panics: p && !g, gated: g }),
+        3 => any::<bool>().prop_map(|g| Op::TrySubmit { gated: g }),
+        2 => (0..64usize).prop_map(Op::Cancel),
+        1 => (0..64usize).prop_map(Op::DropHandle),
+        1 => Just(Op::Release),
+        1 => Just(Op::Shutdown),
+        1 => Just(Op::ShutdownNow),
+    ]
+}
+
+/// What the test knows of one accepted job.
+struct Job {
+    handle: Option<Handle<usize>>,
+    id: usize,
+    panics: bool,
+    cancel: Option<CancelOutcome>,
+}
+
+fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
+    let pool = Pool::builder()
+        .max_workers(workers)
+        .queue_capacity(capacity)
+        .build()
+        .unwrap();
+    let gate = Gate::new();
+    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..ops.len()).map(|_| AtomicUsize::new(0)).collect());
+    let drops = DropCounter::new();
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut refused_back = 0;
+    let mut refused = 0;
+    let mut closed = false;
+
+    let make = |id: usize, panics: bool, gated: bool| {
+        let (gate, runs, token) = (gate.clone(), runs.clone(), drops.token());
+        move || {
+            let _token = token;
+            runs[id].fetch_add(1, Ordering::SeqCst);
+            if gated {
+                gate.wait();
+            }
+            if panics {
+                panic!("job {id}");
+            }
+            id
+        }
+    };
+
+    for (id, op) in ops.iter().cloned().enumerate() {
+        match op {
+            Op::Submit { panics, gated } => {
+                // Never block the test on a full queue with gated workers: use a timeout.
+                match pool.submit_timeout(make(id, panics, gated), TINY) {
+                    Ok(h) => jobs.push(Job { handle: Some(h), id, panics, cancel: None }),
+                    Err(e) => {
+                        assert!(!closed || e.is_shut_down());
+                        refused += 1;
+                        drop(e.into_inner());
+                        refused_back += 1;
+                    }
+                }
+            }
+            Op::TrySubmit { gated } => match pool.try_submit(make(id, false, gated)) {
+                Ok(h) => jobs.push(Job { handle: Some(h), id, panics: false, cancel: None }),
+                Err(e) => {
+                    if closed {
+                        assert!(matches!(e, TrySubmitError::ShutDown(_)));
+                    }
+                    refused += 1;
+                    drop(e.into_inner());
+                    refused_back += 1;
+                }
+            },
+            Op::Cancel(i) => {
+                let n = jobs.len().max(1);
+                if let Some(job) = jobs.get_mut(i % n) {
+                    if let Some(h) = &job.handle {
+                        let c = h.cancel();
+                        if job.cancel.is_none() || c == CancelOutcome::Dequeued {
+                            job.cancel = Some(c);
+                        }
+                    }
+                }
+            }
+            Op::DropHandle(i) => {
+                let n = jobs.len().max(1);
+                if let Some(job) = jobs.get_mut(i % n) {
+                    job.handle = None;
+                }
+            }
+            Op::Release => gate.open(),
+            Op::Shutdown | Op::ShutdownNow => {
+                // Shutting down waits for running jobs: release the gated ones first.
+                closed = true;
+                gate.open();
+                if matches!(op, Op::Shutdown) { pool.shutdown() } else { pool.shutdown_now() }
+                let e: SubmitError<_> = pool.submit(|| 0usize).unwrap_err();
+                refused += 1;
+                drop(e.into_inner());
+                refused_back += 1;
+            }
+        }
+    }
+    gate.open();
+    pool.shutdown();
+
+    let accepted = jobs.len();
+    for job in jobs {
+        let ran = runs[job.id].load(Ordering::SeqCst);
+        assert!(ran <= 1, "job {} ran {ran} times", job.id);
+        let Some(h) = job.handle else { continue };
+        match h.wait() {
+            Ok(v) => {
+                assert_eq!((v, ran), (job.id, 1));
+                assert!(!job.panics);
+                assert_ne!(job.cancel, Some(CancelOutcome::Dequeued));
+            }
+            Err(JobError::Panicked(msg)) => {
+                assert!(job.panics && ran == 1);
+                assert_eq!(msg, format!("job {}", job.id));
+            }
+            Err(JobError::Cancelled) => {
+                assert_eq!(job.cancel, Some(CancelOutcome::Dequeued));
+                assert_eq!(ran, 0);
+            }
+            Err(JobError::ShutDown) => assert_eq!(ran, 0),
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    let s = pool.stats();
+    assert_adds_up(s);
+    assert_eq!(s.submitted, accepted as u64);
+    assert_eq!((s.queued, s.running, s.workers), (0, 0, 0));
+    assert_eq!(s.rejected, refused);
+    assert_eq!(refused_back, refused);
+    // Every closure made was dropped exactly once: run, cancelled, shut down, or refused.
+    assert_eq!(drops.dropped(), accepted + refused as usize - (ops.iter().filter(|o| matches!(o, Op::Shutdown | Op::ShutdownNow)).count()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #[test]
+    fn every_job_resolves_exactly_once(
+        ops in proptest::collection::vec(op(), 1..40),
+        workers in 1..4usize,
+        capacity in 1..6usize,
+    ) {
+        run(ops, workers, capacity);
+    }
+}
