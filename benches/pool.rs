@@ -1,1 +1,573 @@
-fn main() {}
+//! `cargo bench --bench pool`: offthread beside its peers, in one run, with interleaved
+//! repetitions. Prints medians and ratios (offthread ÷ peer) and checks the issue's bars.
+//!
+//! Scenarios:
+//! - `rtt`: serial submit-then-wait of a trivial job (median and p99 per round trip).
+//! - `burst`: 200,000 trivial jobs submitted, then all awaited; jobs/s and peak RSS, each system
+//!   in its own process (and 50,000 to show how RSS scales with the job count).
+//! - `submit`: time for a submit to return while every worker is busy (fixed N = cores pools).
+//! - `sleepy`: 256 jobs that each sleep 1 ms, default builders, wall time until all are done.
+//! - `idle`: CPU used by an idle pool over 1 s (own process).
+#![allow(missing_docs)]
+
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+const SYSTEMS: [&str; 7] = [
+    "offthread",
+    "minimal",
+    "tokio",
+    "blocking",
+    "rayon",
+    "threadpool",
+    "inline",
+];
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The minimal fixed pool: the design's floor. crossbeam bounded queue, N = cores, oneshot result.
+
+type BoxJob = Box<dyn FnOnce() + Send>;
+
+struct Minimal {
+    tx: Option<crossbeam_channel::Sender<BoxJob>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Minimal {
+    fn new(n: usize, capacity: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded::<BoxJob>(capacity);
+        let threads = (0..n)
+            .map(|_| {
+                let rx = rx.clone();
+                std::thread::spawn(move || {
+                    for job in rx {
+                        job();
+                    }
+                })
+            })
+            .collect();
+        Self {
+            tx: Some(tx),
+            threads,
+        }
+    }
+    fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> oneshot::Receiver<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .as_ref()
+            .unwrap()
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .unwrap();
+        rx
+    }
+}
+
+impl Drop for Minimal {
+    fn drop(&mut self) {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One system, ready to take jobs. `fixed` asks for N = cores workers where the crate allows it.
+
+enum Sys {
+    Offthread(offthread::Pool),
+    Minimal(Minimal),
+    Tokio(tokio::runtime::Runtime),
+    Blocking,
+    Rayon(rayon::ThreadPool),
+    Threadpool(Mutex<threadpool::ThreadPool>),
+    Inline,
+}
+
+/// A pending result of any system.
+enum Pending<T> {
+    Offthread(offthread::Handle<T>),
+    Oneshot(oneshot::Receiver<T>),
+    Tokio(tokio::task::JoinHandle<T>),
+    Blocking(blocking::Task<T>),
+    Ready(T),
+}
+
+impl Sys {
+    fn new(name: &str, fixed: bool) -> Self {
+        let n = cores();
+        match name {
+            "offthread" => Sys::Offthread(if fixed {
+                offthread::Pool::builder()
+                    .min_workers(n)
+                    .max_workers(n)
+                    .build()
+                    .unwrap()
+            } else {
+                offthread::Pool::new()
+            }),
+            "minimal" => Sys::Minimal(Minimal::new(n, 8192)),
+            "tokio" => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                if fixed {
+                    b.max_blocking_threads(n);
+                }
+                Sys::Tokio(b.build().unwrap())
+            }
+            "blocking" => Sys::Blocking,
+            "rayon" => Sys::Rayon(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .unwrap(),
+            ),
+            "threadpool" => Sys::Threadpool(Mutex::new(threadpool::ThreadPool::new(n))),
+            "inline" => Sys::Inline,
+            _ => panic!("unknown system {name}"),
+        }
+    }
+
+    fn submit<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Pending<T> {
+        match self {
+            Sys::Offthread(p) => Pending::Offthread(p.submit(f).unwrap()),
+            Sys::Minimal(m) => Pending::Oneshot(m.submit(f)),
+            Sys::Tokio(rt) => Pending::Tokio(rt.spawn_blocking(f)),
+            Sys::Blocking => Pending::Blocking(blocking::unblock(f)),
+            Sys::Rayon(p) => {
+                let (tx, rx) = oneshot::channel();
+                p.spawn(move || {
+                    let _ = tx.send(f());
+                });
+                Pending::Oneshot(rx)
+            }
+            Sys::Threadpool(p) => {
+                let (tx, rx) = oneshot::channel();
+                p.lock().unwrap().execute(move || {
+                    let _ = tx.send(f());
+                });
+                Pending::Oneshot(rx)
+            }
+            Sys::Inline => Pending::Ready(f()),
+        }
+    }
+
+    fn wait<T>(&self, p: Pending<T>) -> T {
+        match p {
+            Pending::Offthread(h) => h.wait().unwrap(),
+            Pending::Oneshot(rx) => rx.recv().unwrap(),
+            Pending::Tokio(h) => match self {
+                Sys::Tokio(rt) => rt.block_on(h).unwrap(),
+                _ => unreachable!(),
+            },
+            Pending::Blocking(t) => pollster::block_on(t),
+            Pending::Ready(v) => v,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and printing.
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+/// One bar of the issue: printed at the end as met or missed.
+struct Bar {
+    what: String,
+    met: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios.
+
+const RTT_ROUNDS: usize = 5;
+const RTT_PER_ROUND: usize = 2000;
+
+fn rtt(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## rtt — serial submit then wait of a trivial job ({RTT_ROUNDS} interleaved rounds × {RTT_PER_ROUND})"
+    );
+    let systems: Vec<(&str, Sys)> = SYSTEMS.iter().map(|&n| (n, Sys::new(n, false))).collect();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
+    for _ in 0..RTT_ROUNDS {
+        for (i, (_, sys)) in systems.iter().enumerate() {
+            for _ in 0..200 {
+                let p = sys.submit(|| 1u64); // warm up
+                sys.wait(p);
+            }
+            for _ in 0..RTT_PER_ROUND {
+                let t = Instant::now();
+                let p = sys.submit(|| std::hint::black_box(1u64));
+                std::hint::black_box(sys.wait(p));
+                samples[i].push(t.elapsed().as_nanos() as f64);
+            }
+        }
+    }
+    let meds: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    let p99s: Vec<f64> = samples.iter_mut().map(|s| pct(s, 0.99)).collect();
+    println!("| system | median | p99 | offthread ÷ system (median) |");
+    println!("|---|---|---|---|");
+    for (i, (name, _)) in systems.iter().enumerate() {
+        println!(
+            "| {name} | {} | {} | {:.2}× |",
+            fmt_ns(meds[i]),
+            fmt_ns(p99s[i]),
+            meds[0] / meds[i]
+        );
+    }
+    let ratio_min = meds[0] / meds[1];
+    let ratio_tokio = meds[0] / meds[2];
+    bars.push(Bar {
+        what: format!("rtt median ≤ 1.0× minimal pool: {ratio_min:.2}×"),
+        met: ratio_min <= 1.0,
+    });
+    bars.push(Bar {
+        what: format!("rtt median ≤ 0.1× tokio: {ratio_tokio:.3}×"),
+        met: ratio_tokio <= 0.1,
+    });
+}
+
+const BURST_JOBS: usize = 200_000;
+const BURST_REPS: usize = 3;
+
+/// Runs in a child process: `burst <system> <jobs>` → prints `jobs_per_s peak_rss_kib workers`.
+fn burst_child(name: &str, jobs: usize) {
+    let sys = Sys::new(name, false);
+    let t = Instant::now();
+    let pending: Vec<_> = (0..jobs)
+        .map(|i| sys.submit(move || std::hint::black_box(i)))
+        .collect();
+    let mut sum = 0usize;
+    for p in pending {
+        sum = sum.wrapping_add(sys.wait(p));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    std::hint::black_box(sum);
+    let workers = match &sys {
+        Sys::Offthread(p) => p.stats().workers,
+        _ => 0,
+    };
+    println!("{} {} {}", jobs as f64 / secs, peak_rss_kib(), workers);
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn child(args: &[&str]) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--child")
+        .args(args)
+        .output()
+        .expect("child process");
+    assert!(
+        out.status.success(),
+        "child {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn burst(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## burst — {BURST_JOBS} trivial jobs submitted, then all awaited (each system in its own process, {BURST_REPS} interleaved reps)"
+    );
+    let mut rate: Vec<Vec<f64>> = vec![Vec::new(); SYSTEMS.len()];
+    let mut rss: Vec<Vec<f64>> = vec![Vec::new(); SYSTEMS.len()];
+    let mut rss_small: Vec<Vec<f64>> = vec![Vec::new(); SYSTEMS.len()];
+    let mut workers = Vec::new();
+    for _ in 0..BURST_REPS {
+        for (i, name) in SYSTEMS.iter().enumerate() {
+            let out = child(&["burst", name, &BURST_JOBS.to_string()]);
+            let f: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            rate[i].push(f[0]);
+            rss[i].push(f[1]);
+            if i == 0 {
+                workers.push(f[2]);
+            }
+            let out = child(&["burst", name, &(BURST_JOBS / 4).to_string()]);
+            let f: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            rss_small[i].push(f[1]);
+        }
+    }
+    let r: Vec<f64> = rate.iter_mut().map(|v| median(v)).collect();
+    let m: Vec<f64> = rss.iter_mut().map(|v| median(v)).collect();
+    let ms: Vec<f64> = rss_small.iter_mut().map(|v| median(v)).collect();
+    println!(
+        "| system | jobs/s | offthread ÷ system | peak RSS (200k) | peak RSS (50k) | offthread ÷ system (RSS 200k) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (i, name) in SYSTEMS.iter().enumerate() {
+        println!(
+            "| {name} | {:.0} | {:.2}× | {:.1} MiB | {:.1} MiB | {:.2}× |",
+            r[i],
+            r[0] / r[i],
+            m[i] / 1024.0,
+            ms[i] / 1024.0,
+            m[0] / m[i]
+        );
+    }
+    println!(
+        "offthread workers after the burst: {:?} (max_workers 128, {} cores)",
+        workers,
+        cores()
+    );
+    let vs_min = r[0] / r[1];
+    let vs_tokio = r[0] / r[2];
+    let rss_vs_tokio = m[0] / m[2];
+    bars.push(Bar {
+        what: format!("burst ≥ 0.9× minimal pool: {vs_min:.2}×"),
+        met: vs_min >= 0.9,
+    });
+    bars.push(Bar {
+        what: format!("burst ≥ 20× tokio: {vs_tokio:.1}×"),
+        met: vs_tokio >= 20.0,
+    });
+    bars.push(Bar {
+        what: format!("burst peak RSS ≤ 0.5× tokio's: {rss_vs_tokio:.2}×"),
+        met: rss_vs_tokio <= 0.5,
+    });
+    let per_job_big = (m[0] - ms[0]) * 1024.0 / (BURST_JOBS as f64 * 0.75);
+    println!(
+        "offthread RSS growth from 50k to 200k jobs: {:.0} bytes per job (the caller holds every handle; the queue is capped at queue_capacity)",
+        per_job_big
+    );
+}
+
+const SUBMIT_JOBS: usize = 1000;
+const SUBMIT_BATCH: usize = 100;
+const SUBMIT_REPS: usize = 5;
+
+fn submit(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## submit — time for submit to return while all workers are busy (N = cores = {} workers where configurable; {SUBMIT_REPS} interleaved reps, batches of {SUBMIT_BATCH})",
+        cores()
+    );
+    let names = &SYSTEMS[..SYSTEMS.len() - 1]; // inline has no queue
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..SUBMIT_REPS {
+        for (i, name) in names.iter().enumerate() {
+            let sys = Sys::new(name, true);
+            // Occupy every worker: N gated jobs that report when they run.
+            let gate = Arc::new((Mutex::new(false), Condvar::new()));
+            let (tx, rx) = mpsc::channel();
+            let busy: Vec<_> = (0..cores())
+                .map(|_| {
+                    let (g, tx) = (gate.clone(), tx.clone());
+                    sys.submit(move || {
+                        tx.send(()).unwrap();
+                        let (m, c) = &*g;
+                        let mut open = m.lock().unwrap();
+                        while !*open {
+                            open = c.wait(open).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..cores() {
+                rx.recv().unwrap();
+            }
+            let mut pending = Vec::with_capacity(SUBMIT_JOBS);
+            for _ in 0..SUBMIT_JOBS / SUBMIT_BATCH {
+                let t = Instant::now();
+                for _ in 0..SUBMIT_BATCH {
+                    pending.push(sys.submit(|| std::hint::black_box(1u8)));
+                }
+                per[i].push(t.elapsed().as_nanos() as f64 / SUBMIT_BATCH as f64);
+            }
+            {
+                let (m, c) = &*gate;
+                *m.lock().unwrap() = true;
+                c.notify_all();
+            }
+            for p in busy {
+                sys.wait(p);
+            }
+            for p in pending {
+                sys.wait(p);
+            }
+        }
+    }
+    let meds: Vec<f64> = per.iter_mut().map(|v| median(v)).collect();
+    println!("| system | submit (median per job) | offthread ÷ system |");
+    println!("|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "| {name} | {} | {:.2}× |",
+            fmt_ns(meds[i]),
+            meds[0] / meds[i]
+        );
+    }
+    println!("(blocking: its pool size cannot be set in-process; tokio: max_blocking_threads = N)");
+    bars.push(Bar {
+        what: format!("submit median ≤ 0.15 µs: {}", fmt_ns(meds[0])),
+        met: meds[0] <= 150.0,
+    });
+}
+
+const SLEEPY_JOBS: usize = 256;
+const SLEEPY_REPS: usize = 5;
+
+fn sleepy(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## sleepy — {SLEEPY_JOBS} jobs that each sleep 1 ms, default builders, fresh pool per rep ({SLEEPY_REPS} interleaved reps)"
+    );
+    let names = &SYSTEMS[..SYSTEMS.len() - 1];
+    let mut wall: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..SLEEPY_REPS {
+        for (i, name) in names.iter().enumerate() {
+            let sys = Sys::new(name, false);
+            let t = Instant::now();
+            let pending: Vec<_> = (0..SLEEPY_JOBS)
+                .map(|_| sys.submit(|| std::thread::sleep(Duration::from_millis(1))))
+                .collect();
+            for p in pending {
+                sys.wait(p);
+            }
+            wall[i].push(t.elapsed().as_nanos() as f64);
+        }
+    }
+    let meds: Vec<f64> = wall.iter_mut().map(|v| median(v)).collect();
+    println!("| system | wall time | offthread ÷ system |");
+    println!("|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "| {name} | {} | {:.2}× |",
+            fmt_ns(meds[i]),
+            meds[0] / meds[i]
+        );
+    }
+    println!("(blocking's pool is process-global: its threads stay warm between reps)");
+    let r = meds[0] / meds[2];
+    bars.push(Bar {
+        what: format!("sleepy ≤ 1.5× tokio: {r:.2}×"),
+        met: r <= 1.5,
+    });
+}
+
+/// Sum of CPU time of every thread of this process, from /proc (nanoseconds).
+fn process_cpu_ns() -> u64 {
+    let mut total = 0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                total += s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|x| x.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// Runs in a child process: `idle <system>` → prints CPU % of one core used over 1 s idle.
+fn idle_child(name: &str) {
+    let sys = Sys::new(name, false);
+    let p = sys.submit(|| 1); // threads exist and have served a job
+    sys.wait(p);
+    std::thread::sleep(Duration::from_millis(100)); // let spinning settle
+    let cpu0 = process_cpu_ns();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu = process_cpu_ns() - cpu0;
+    println!("{}", cpu as f64 / t.elapsed().as_nanos() as f64 * 100.0);
+    drop(sys);
+}
+
+fn idle(bars: &mut Vec<Bar>) {
+    println!("\n## idle — CPU used by an idle pool over 1 s (own process each)");
+    let names = &SYSTEMS[..SYSTEMS.len() - 1];
+    println!("| system | CPU (% of one core) |");
+    println!("|---|---|");
+    let mut ours = 0.0;
+    for (i, name) in names.iter().enumerate() {
+        let v: f64 = child(&["idle", name]).trim().parse().unwrap();
+        if i == 0 {
+            ours = v;
+        }
+        println!("| {name} | {v:.3}% |");
+    }
+    bars.push(Bar {
+        what: format!("idle < 1% of a core: {ours:.3}%"),
+        met: ours < 1.0,
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--child") {
+        let rest: Vec<&str> = args[pos + 1..].iter().map(String::as_str).collect();
+        match rest.as_slice() {
+            ["burst", name, jobs] => burst_child(name, jobs.parse().unwrap()),
+            ["idle", name] => idle_child(name),
+            other => panic!("bad child args {other:?}"),
+        }
+        return;
+    }
+    // `cargo bench -- NAME` runs only the named scenarios.
+    let only: Vec<&str> = args[1..]
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |s: &str| only.is_empty() || only.contains(&s);
+    println!(
+        "# offthread pool benchmark — {} cores; ratios are offthread ÷ peer",
+        cores()
+    );
+    let mut bars = Vec::new();
+    if want("rtt") {
+        rtt(&mut bars);
+    }
+    if want("burst") {
+        burst(&mut bars);
+    }
+    if want("submit") {
+        submit(&mut bars);
+    }
+    if want("sleepy") {
+        sleepy(&mut bars);
+    }
+    if want("idle") {
+        idle(&mut bars);
+    }
+    println!("\n## bars");
+    for b in &bars {
+        println!("- [{}] {}", if b.met { "met" } else { "MISSED" }, b.what);
+    }
+}

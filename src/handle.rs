@@ -26,8 +26,9 @@ use crate::spin::Backoff;
 /// | `.await` | never blocks its thread | `Pending`; any executor wakes it |
 /// | [`is_finished`](Self::is_finished) | never | `false` |
 ///
-/// Dropping a handle *detaches* the job: it still runs, and its value is dropped on the worker.
-/// (Cancel first if it should not run.)
+/// Dropping a handle *detaches* the job: it still runs, and its value is dropped on the worker
+/// (or, if the value had already arrived, by the thread that drops the handle). Cancel first if
+/// it should not run.
 ///
 /// `Handle` can NOT be `Clone`: exactly one party receives the outcome. It is `Send` when `T` is.
 ///

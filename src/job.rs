@@ -200,7 +200,12 @@ where
                     if self
                         .state
                         .0
-                        .compare_exchange(RUNNING, RUNNING_CANCEL, Ordering::Relaxed, Ordering::Relaxed)
+                        .compare_exchange(
+                            RUNNING,
+                            RUNNING_CANCEL,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        )
                         .is_ok()
                     {
                         return CancelOutcome::Requested;
@@ -289,7 +294,11 @@ thread_local! {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn is_cancelled() -> bool {
-    CURRENT.with(|c| c.borrow().as_ref().is_some_and(|job| job.cancel_requested()))
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|job| job.cancel_requested())
+    })
 }
 
 /// Turns a panic payload into its message, dropping the payload without letting its `Drop` unwind.

@@ -82,7 +82,7 @@ struct Owner<S: 'static> {
 
 impl<S: 'static> Drop for Owner<S> {
     fn drop(&mut self) {
-        self.shared.close();
+        self.shared.close(false);
     }
 }
 
@@ -456,7 +456,9 @@ impl<S: 'static> StatePool<S> {
         F: FnOnce(&mut S) -> T + Send + 'static,
         T: Send + 'static,
     {
-        MapErr(self.core.submit_async(Stateful(f)), |job: Stateful<F>| job.0)
+        MapErr(self.core.submit_async(Stateful(f)), |job: Stateful<F>| {
+            job.0
+        })
     }
 
     /// Runs `f` once on the state of every worker running now, and returns one handle per
@@ -560,7 +562,10 @@ where
         let Some(prepared) = this.prepared.take() else {
             panic!("submit_async future polled after it resolved");
         };
-        match this.shared.poll_submit(prepared, &mut this.waiter, cx.waker()) {
+        match this
+            .shared
+            .poll_submit(prepared, &mut this.waiter, cx.waker())
+        {
             Ok(handle) => Poll::Ready(Ok(handle)),
             Err((prepared, Some(_shut_down))) => Poll::Ready(Err(prepared.into_job())),
             Err((prepared, None)) => {

@@ -335,34 +335,32 @@ impl<S: 'static> Shared<S> {
         std::mem::take(&mut st.async_waiters)
     }
 
-    /// Stops intake and wakes everyone who waits on the pool. Returns `false` if already closed.
-    pub(crate) fn close(&self) -> bool {
+    /// Stops intake and wakes everyone who waits on the pool. With `abort`, every queued job is
+    /// flipped to `DROPPED` under the *same* lock acquisition, so no worker can start one of
+    /// them after intake closed; they resolve `ShutDown` once the lock is released.
+    pub(crate) fn close(&self, abort: bool) {
         let mut st = self.state.lock();
-        if st.closed {
-            return false;
+        let mut dropped = Vec::new();
+        if abort {
+            dropped = st.queue.drain_dropped();
+            for (_, private) in &mut st.private {
+                dropped.extend(private.drain(..).filter(|t| t.state().drop_queued()));
+            }
+            st.private_len = 0;
+            st.counts.shut_down += dropped.len() as u64;
+            self.publish_len(&st);
         }
-        st.closed = true;
-        st.wakeups += st.idle;
-        st.idle = 0;
-        self.work.notify_all();
-        self.room.notify_all();
-        let wakers = std::mem::take(&mut st.async_waiters);
+        let mut wakers = Vec::new();
+        if !st.closed {
+            st.closed = true;
+            st.wakeups += st.idle;
+            st.idle = 0;
+            self.work.notify_all();
+            self.room.notify_all();
+            wakers = std::mem::take(&mut st.async_waiters);
+        }
         drop(st);
         wake_all(wakers);
-        true
-    }
-
-    /// Resolves every queued job `ShutDown` (intake must be closed already).
-    pub(crate) fn abort_queued(&self) {
-        let mut st = self.state.lock();
-        let mut dropped = st.queue.drain_dropped();
-        for (_, private) in &mut st.private {
-            dropped.extend(private.drain(..).filter(|t| t.state().drop_queued()));
-        }
-        st.private_len = 0;
-        st.counts.shut_down += dropped.len() as u64;
-        self.publish_len(&st);
-        drop(st);
         for task in dropped {
             task.discard(JobError::ShutDown);
         }
@@ -389,11 +387,12 @@ impl<S: 'static> Shared<S> {
         Ok(())
     }
 
-    pub(crate) fn shutdown(&self, now: bool, deadline: Option<Instant>) -> Result<(), ShutdownTimeout> {
-        self.close();
-        if now {
-            self.abort_queued();
-        }
+    pub(crate) fn shutdown(
+        &self,
+        now: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), ShutdownTimeout> {
+        self.close(now);
         self.wait_exit(deadline)
     }
 
@@ -452,9 +451,11 @@ impl<S: 'static> Dequeue for Shared<S> {
         }
         // A broadcast job lives in a private queue; everything else in the shared one.
         let in_private = (st.private_len > 0)
-            .then(|| st.private
-            .iter()
-            .position(|(_, q)| q.iter().any(|t| std::ptr::eq(t.state(), job))))
+            .then(|| {
+                st.private
+                    .iter()
+                    .position(|(_, q)| q.iter().any(|t| std::ptr::eq(t.state(), job)))
+            })
             .flatten();
         if let Some(i) = in_private {
             st.private[i].1.retain(|t| !std::ptr::eq(t.state(), job));

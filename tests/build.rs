@@ -7,7 +7,10 @@ use std::time::Duration;
 #[test]
 fn invalid_configurations_are_errors() {
     let cases = [
-        (Pool::builder().max_workers(0), "max_workers must be at least 1"),
+        (
+            Pool::builder().max_workers(0),
+            "max_workers must be at least 1",
+        ),
         (
             Pool::builder().min_workers(0),
             "min_workers must be at least 1 (a pool keeps one thread so no job is stranded)",
@@ -16,8 +19,14 @@ fn invalid_configurations_are_errors() {
             Pool::builder().min_workers(5).max_workers(2),
             "min_workers (5) is greater than max_workers (2)",
         ),
-        (Pool::builder().queue_capacity(0), "queue_capacity must be at least 1"),
-        (Pool::builder().thread_name("a\0b"), "thread_name contains a NUL byte"),
+        (
+            Pool::builder().queue_capacity(0),
+            "queue_capacity must be at least 1",
+        ),
+        (
+            Pool::builder().thread_name("a\0b"),
+            "thread_name contains a NUL byte",
+        ),
     ];
     for (builder, msg) in cases {
         let err = builder.build().unwrap_err();

@@ -26,10 +26,18 @@ fn cancelling_a_queued_job_frees_its_slot_at_once_and_it_never_runs() {
         .unwrap();
     assert!(pool.try_submit(|| ()).unwrap_err().is_full());
     assert_eq!(queued.cancel(), CancelOutcome::Dequeued);
-    assert_eq!(counter.dropped(), 1, "the cancelled closure is dropped at once");
+    assert_eq!(
+        counter.dropped(),
+        1,
+        "the cancelled closure is dropped at once"
+    );
     // The slot is free now, while the worker is still busy.
     let next = pool.try_submit(|| 5).expect("cancel freed the slot");
-    assert_eq!(queued.cancel(), CancelOutcome::Finished, "a second cancel changes nothing");
+    assert_eq!(
+        queued.cancel(),
+        CancelOutcome::Finished,
+        "a second cancel changes nothing"
+    );
     assert_eq!(queued.wait(), Err(JobError::Cancelled));
     gate.open();
     assert_eq!(next.wait(), Ok(5));
@@ -101,9 +109,16 @@ fn many_cancels_keep_the_queue_bounded_and_the_rest_in_order() {
     let gate = Gate::new();
     let busy = occupy(&pool, 1, &gate);
     let (tx, rx) = mpsc::channel();
-    let keep = pool.submit({ let tx = tx.clone(); move || tx.send(0).unwrap() }).unwrap();
+    let keep = pool
+        .submit({
+            let tx = tx.clone();
+            move || tx.send(0).unwrap()
+        })
+        .unwrap();
     for _ in 0..10_000 {
-        let h = pool.try_submit(|| unreachable!()).expect("cancelled jobs free their slots");
+        let h = pool
+            .try_submit(|| unreachable!())
+            .expect("cancelled jobs free their slots");
         assert_eq!(h.cancel(), CancelOutcome::Dequeued);
     }
     let last = pool.submit(move || tx.send(1).unwrap()).unwrap();
@@ -125,7 +140,11 @@ fn racing_cancel_against_start_resolves_each_job_exactly_once() {
     let mut dequeued = 0;
     for _ in 0..2000 {
         let r = runs.clone();
-        let h = pool.submit(move || { r.fetch_add(1, Ordering::SeqCst); }).unwrap();
+        let h = pool
+            .submit(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
         match h.cancel() {
             CancelOutcome::Dequeued => {
                 dequeued += 1;

@@ -4,7 +4,9 @@ use offthread::{JobError, global, run};
 #[test]
 fn run_uses_one_lazily_built_global_pool() {
     assert_eq!(run(|| 1 + 1).wait(), Ok(2));
-    let name = run(|| std::thread::current().name().unwrap().to_owned()).wait().unwrap();
+    let name = run(|| std::thread::current().name().unwrap().to_owned())
+        .wait()
+        .unwrap();
     assert!(name.starts_with("offthread-global-"), "{name}");
     assert!(std::ptr::eq(global(), global()));
     assert_eq!(global().stats().completed >= 1, true);

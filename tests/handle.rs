@@ -10,11 +10,12 @@ fn try_wait_and_wait_timeout_hand_the_handle_back_until_ready() {
     let pool = Pool::new();
     let gate = Gate::new();
     let g = gate.clone();
-    let h = pool.submit(move || {
-        g.wait();
-        "done"
-    })
-    .unwrap();
+    let h = pool
+        .submit(move || {
+            g.wait();
+            "done"
+        })
+        .unwrap();
     let h = h.try_wait().unwrap_err();
     assert!(!h.is_finished());
     let h = h.wait_timeout(TINY).unwrap_err();
@@ -46,14 +47,20 @@ fn dropping_a_handle_detaches_the_job_and_drops_its_value_on_the_worker() {
     );
     ran.recv_timeout(HUGE).expect("a detached job still runs");
     pool.shutdown();
-    assert_eq!(counter.dropped(), 1, "the unclaimed value is dropped exactly once");
+    assert_eq!(
+        counter.dropped(),
+        1,
+        "the unclaimed value is dropped exactly once"
+    );
     assert_eq!(pool.stats().completed, 1);
 }
 
 #[test]
 fn await_under_tokio_current_thread() {
     let pool = Pool::new();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let v = rt.block_on(async { pool.submit(|| 11).unwrap().await });
     assert_eq!(v, Ok(11));
 }

@@ -47,7 +47,8 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
         .build()
         .unwrap();
     let gate = Gate::new();
-    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..ops.len()).map(|_| AtomicUsize::new(0)).collect());
+    let runs: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..ops.len()).map(|_| AtomicUsize::new(0)).collect());
     let drops = DropCounter::new();
     let mut jobs: Vec<Job> = Vec::new();
     let mut refused_back = 0;
@@ -74,7 +75,12 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
             Op::Submit { panics, gated } => {
                 // Never block the test on a full queue with gated workers: use a timeout.
                 match pool.submit_timeout(make(id, panics, gated), TINY) {
-                    Ok(h) => jobs.push(Job { handle: Some(h), id, panics, cancel: None }),
+                    Ok(h) => jobs.push(Job {
+                        handle: Some(h),
+                        id,
+                        panics,
+                        cancel: None,
+                    }),
                     Err(e) => {
                         assert!(!closed || e.is_shut_down());
                         refused += 1;
@@ -84,7 +90,12 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
                 }
             }
             Op::TrySubmit { gated } => match pool.try_submit(make(id, false, gated)) {
-                Ok(h) => jobs.push(Job { handle: Some(h), id, panics: false, cancel: None }),
+                Ok(h) => jobs.push(Job {
+                    handle: Some(h),
+                    id,
+                    panics: false,
+                    cancel: None,
+                }),
                 Err(e) => {
                     if closed {
                         assert!(matches!(e, TrySubmitError::ShutDown(_)));
@@ -116,10 +127,14 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
                 // Shutting down waits for running jobs: release the gated ones first.
                 closed = true;
                 gate.open();
-                if matches!(op, Op::Shutdown) { pool.shutdown() } else { pool.shutdown_now() }
+                if matches!(op, Op::Shutdown) {
+                    pool.shutdown()
+                } else {
+                    pool.shutdown_now()
+                }
                 let e: SubmitError<_> = pool.submit(|| 0usize).unwrap_err();
                 refused += 1;
-                drop(e.into_inner());
+                let _probe = e.into_inner();
                 refused_back += 1;
             }
         }
@@ -157,7 +172,14 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
     assert_eq!(s.rejected, refused);
     assert_eq!(refused_back, refused);
     // Every closure made was dropped exactly once: run, cancelled, shut down, or refused.
-    assert_eq!(drops.dropped(), accepted + refused as usize - (ops.iter().filter(|o| matches!(o, Op::Shutdown | Op::ShutdownNow)).count()));
+    assert_eq!(
+        drops.dropped(),
+        accepted + refused as usize
+            - (ops
+                .iter()
+                .filter(|o| matches!(o, Op::Shutdown | Op::ShutdownNow))
+                .count())
+    );
 }
 
 proptest! {

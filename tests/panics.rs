@@ -6,11 +6,19 @@ use offthread::{JobError, Pool};
 #[test]
 fn a_panic_comes_back_with_its_message_and_the_worker_survives() {
     let pool = Pool::builder().max_workers(1).build().unwrap();
-    let e = pool.submit(|| -> () { panic!("str payload") }).unwrap().wait().unwrap_err();
+    let e = pool
+        .submit(|| -> () { panic!("str payload") })
+        .unwrap()
+        .wait()
+        .unwrap_err();
     assert_eq!(e, JobError::Panicked("str payload".into()));
     assert_eq!(e.to_string(), "job panicked: str payload");
     let n = 7;
-    let e = pool.submit(move || -> () { panic!("formatted {n}") }).unwrap().wait().unwrap_err();
+    let e = pool
+        .submit(move || -> () { panic!("formatted {n}") })
+        .unwrap()
+        .wait()
+        .unwrap_err();
     assert_eq!(e.panic_message(), Some("formatted 7"));
     let e = pool
         .submit(|| -> () { std::panic::panic_any(42u32) })
@@ -36,7 +44,17 @@ impl Drop for PanicOnDrop {
 #[test]
 fn a_panicking_drop_of_a_detached_result_does_not_kill_the_worker() {
     let pool = Pool::builder().max_workers(1).build().unwrap();
-    drop(pool.submit(|| PanicOnDrop).unwrap());
+    let gate = Gate::new();
+    let g = gate.clone();
+    // The value must be made after the handle is gone, so its drop happens on the worker.
+    drop(
+        pool.submit(move || {
+            g.wait();
+            PanicOnDrop
+        })
+        .unwrap(),
+    );
+    gate.open();
     assert_eq!(pool.submit(|| 1).unwrap().wait(), Ok(1));
 }
 
@@ -65,7 +83,10 @@ fn a_panicking_start_hook_is_a_build_error() {
 
 #[test]
 fn a_panicking_stop_hook_is_caught() {
-    let pool = Pool::builder().on_thread_stop(|| panic!("stop hook")).build().unwrap();
+    let pool = Pool::builder()
+        .on_thread_stop(|| panic!("stop hook"))
+        .build()
+        .unwrap();
     assert_eq!(pool.submit(|| 1).unwrap().wait(), Ok(1));
     pool.shutdown(); // returns: the worker was counted out despite the panic
     assert_eq!(pool.stats().workers, 0);

@@ -48,7 +48,11 @@ fn shutdown_now_resolves_queued_jobs_shut_down_without_running_them() {
     for h in queued {
         assert_eq!(h.wait(), Err(JobError::ShutDown));
     }
-    assert_eq!(counter.dropped(), 5, "queued closures are dropped, not leaked");
+    assert_eq!(
+        counter.dropped(),
+        5,
+        "queued closures are dropped, not leaked"
+    );
     gate.open(); // the running job still finishes with its value
     busy.into_iter().for_each(|h| assert_eq!(h.wait(), Ok(())));
     closer.join().unwrap();
@@ -59,17 +63,27 @@ fn shutdown_now_resolves_queued_jobs_shut_down_without_running_them() {
 
 #[test]
 fn shutdown_timeout_reports_what_is_still_running() {
-    let pool = Pool::builder().max_workers(2).min_workers(2).build().unwrap();
+    let pool = Pool::builder()
+        .max_workers(2)
+        .min_workers(2)
+        .build()
+        .unwrap();
     let gate = Gate::new();
     let busy = occupy(&pool, 2, &gate);
     let queued = pool.submit(|| ()).unwrap();
     assert_eq!(
         pool.shutdown_timeout(TINY),
-        Err(ShutdownTimeout { running: 2, queued: 1 })
+        Err(ShutdownTimeout {
+            running: 2,
+            queued: 1
+        })
     );
     assert_eq!(
         pool.shutdown_now_timeout(TINY),
-        Err(ShutdownTimeout { running: 2, queued: 0 })
+        Err(ShutdownTimeout {
+            running: 2,
+            queued: 0
+        })
     );
     assert_eq!(queued.wait(), Err(JobError::ShutDown));
     gate.open();

@@ -14,7 +14,11 @@ struct Legacy {
 
 impl Legacy {
     fn call(&mut self) -> u32 {
-        assert_eq!(std::thread::current().id(), self.made_on, "client crossed threads");
+        assert_eq!(
+            std::thread::current().id(),
+            self.made_on,
+            "client crossed threads"
+        );
         self.calls += 1;
         self.calls
     }
@@ -117,7 +121,9 @@ fn a_later_worker_whose_init_panics_is_counted_and_the_pool_goes_on() {
     let g = gate.clone();
     let first = pool.submit(move |_: &mut ()| g.wait()).unwrap();
     // More jobs than workers: the pool tries to grow, the new workers fail to start.
-    let rest: Vec<_> = (0..3).map(|i| pool.submit(move |_: &mut ()| i).unwrap()).collect();
+    let rest: Vec<_> = (0..3)
+        .map(|i| pool.submit(move |_: &mut ()| i).unwrap())
+        .collect();
     eventually("growth attempts fail", || pool.stats().start_failures > 0);
     gate.open();
     first.wait().unwrap();

@@ -26,7 +26,9 @@ fn try_submit_on_a_full_queue_hands_the_job_back() {
     let pool = one_worker(2);
     let gate = Gate::new();
     let busy = occupy(&pool, 1, &gate);
-    let queued: Vec<_> = (0..2).map(|i| pool.try_submit(move || i).unwrap()).collect();
+    let queued: Vec<_> = (0..2)
+        .map(|i| pool.try_submit(move || i).unwrap())
+        .collect();
     let counter = DropCounter::new();
     let token = counter.token();
     match pool.try_submit(move || {
@@ -154,7 +156,9 @@ fn many_threads_submitting_through_a_small_queue_lose_nothing() {
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).sum()
     });
-    let expected: u64 = (0..4u64).map(|t| (0..500).map(|i| t * 1000 + i).sum::<u64>()).sum();
+    let expected: u64 = (0..4u64)
+        .map(|t| (0..500).map(|i| t * 1000 + i).sum::<u64>())
+        .sum();
     assert_eq!(total, expected);
     pool.shutdown();
     let s = pool.stats();

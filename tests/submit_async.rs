@@ -14,7 +14,9 @@ fn a_pending_submit_async_does_not_block_a_current_thread_runtime() {
     let gate = Gate::new();
     let busy = occupy(&pool, 1, &gate);
     let queued = pool.submit(|| 0).unwrap(); // the queue is full now
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let v = rt.block_on(async {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let submitter = {
@@ -56,7 +58,10 @@ fn dropping_a_pending_submit_async_submits_nothing_and_drops_the_job() {
     rt.block_on(async {
         let fut = pool.submit_async(move || drop(token));
         let timed = tokio::time::timeout(TINY, fut).await;
-        assert!(timed.is_err(), "the queue was full: the submit must still be pending");
+        assert!(
+            timed.is_err(),
+            "the queue was full: the submit must still be pending"
+        );
     });
     assert_eq!(counter.dropped(), 1);
     gate.open();

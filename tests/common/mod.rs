@@ -43,7 +43,8 @@ pub fn occupy(pool: &offthread::Pool, n: usize, gate: &Gate) -> Vec<offthread::H
         })
         .collect();
     for _ in 0..n {
-        rx.recv_timeout(HUGE).expect("worker never started the gated job");
+        rx.recv_timeout(HUGE)
+            .expect("worker never started the gated job");
     }
     handles
 }
