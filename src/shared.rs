@@ -60,6 +60,10 @@ pub(crate) struct State<S> {
     pub(crate) workers: usize,
     /// Of `workers`, those not yet through their start hook and init.
     pub(crate) starting: usize,
+    /// Of `workers`, those that decided to retire and are on their way out. Counted under the
+    /// same lock as the decision, so two workers timing out together cannot both retire below
+    /// `min_workers`.
+    pub(crate) retiring: usize,
     /// Workers waiting on `work` that no notification has claimed yet.
     pub(crate) idle: usize,
     /// Notifications sent to idle workers and not yet consumed. Invariant:
@@ -133,6 +137,7 @@ impl<S: 'static> Shared<S> {
                 closed: false,
                 workers: 0,
                 starting: 0,
+                retiring: 0,
                 idle: 0,
                 wakeups: 0,
                 spinning: 0,

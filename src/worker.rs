@@ -54,12 +54,17 @@ struct ExitGuard<'a, S: 'static> {
     shared: &'a Shared<S>,
     /// Still in `starting` (start hook or init not done).
     starting: bool,
+    /// Counted in `retiring` (decided to retire).
+    retiring: bool,
 }
 
 impl<S: 'static> Drop for ExitGuard<'_, S> {
     fn drop(&mut self) {
         let mut st = self.shared.state.lock();
         st.workers -= 1;
+        if self.retiring {
+            st.retiring -= 1;
+        }
         if self.starting {
             st.starting -= 1;
             st.counts.start_failures += 1;
@@ -73,6 +78,7 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     let mut guard = ExitGuard {
         shared,
         starting: true,
+        retiring: false,
     };
     let cfg = &shared.config;
     let started = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -103,7 +109,7 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
         let _ = ready.send(Ok(()));
     }
 
-    serve(shared, id, &mut state);
+    guard.retiring = serve(shared, id, &mut state);
 
     drop_quietly(state);
     if let Some(hook) = &cfg.on_stop {
@@ -111,10 +117,12 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     }
 }
 
-/// The worker loop. Returns when the pool is closed and drained, or to retire.
-fn serve<S: 'static>(shared: &Shared<S>, id: usize, state: &mut S) {
+/// The worker loop. Returns when the pool is closed and drained (`false`), or to retire (`true`,
+/// already counted in `retiring`).
+fn serve<S: 'static>(shared: &Shared<S>, id: usize, state: &mut S) -> bool {
     let cfg = &shared.config;
     let mut st = shared.state.lock();
+    let mut retire = false;
     'serve: loop {
         if let Some(task) = next_task(shared, &mut st, id) {
             st.running += 1;
@@ -166,19 +174,22 @@ fn serve<S: 'static>(shared: &Shared<S>, id: usize, state: &mut S) {
         } else {
             st.idle -= 1;
         }
-        let ready_workers = st.workers - st.starting;
+        let staying = st.workers - st.starting - st.retiring;
         if timed_out
             && !st.closed
             && st.queue.len() == 0
             && !has_private(&st, id)
-            && ready_workers > cfg.min_workers
+            && staying > cfg.min_workers
         {
-            break 'serve; // retire
+            st.retiring += 1;
+            retire = true;
+            break 'serve;
         }
     }
     // Leave our private queue's slot; a late broadcast finds no entry and skips us.
     st.private.retain(|(w, _)| *w != id);
     drop(st);
+    retire
 }
 
 fn has_private<S>(st: &State<S>, id: usize) -> bool {

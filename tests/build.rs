@@ -64,19 +64,28 @@ fn the_pool_grows_to_max_workers_when_all_are_blocked_and_no_further() {
 }
 
 #[test]
-fn idle_workers_retire_down_to_min_workers() {
+fn idle_workers_retire_down_to_min_workers_and_never_below() {
+    // Six workers go idle together and time out together: only five may retire. (A bug once let
+    // simultaneous timeouts retire every worker, leaving none to run later jobs.)
     let pool = Pool::builder()
         .min_workers(1)
-        .max_workers(3)
+        .max_workers(6)
         .keep_alive(Duration::from_millis(1))
         .build()
         .unwrap();
-    let gate = Gate::new();
-    let busy = occupy(&pool, 3, &gate);
-    assert_eq!(pool.stats().workers, 3);
-    gate.open();
-    busy.into_iter().for_each(|h| h.wait().unwrap());
-    eventually("extra workers retire", || pool.stats().workers == 1);
-    // And the pool still serves, growing again when needed.
-    assert_eq!(pool.submit(|| 1).unwrap().wait(), Ok(1));
+    for round in 0..20 {
+        let gate = Gate::new();
+        let busy = occupy(&pool, 6, &gate);
+        assert_eq!(pool.stats().workers, 6, "round {round}");
+        gate.open();
+        busy.into_iter().for_each(|h| h.wait().unwrap());
+        eventually("extra workers retire", || pool.stats().workers <= 1);
+        assert_eq!(
+            pool.stats().workers,
+            1,
+            "round {round}: retired below min_workers"
+        );
+        // And the pool still serves, growing again when needed.
+        assert_eq!(pool.submit(|| 1).unwrap().wait(), Ok(1));
+    }
 }
