@@ -243,6 +243,9 @@ fn rtt(bars: &mut Vec<Bar>) {
             meds[0] / meds[i]
         );
     }
+    if let Sys::Offthread(p) = &systems[0].1 {
+        println!("(offthread workers after rtt: {})", p.stats().workers);
+    }
     let ratio_min = meds[0] / meds[1];
     let ratio_tokio = meds[0] / meds[2];
     bars.push(Bar {

@@ -58,7 +58,7 @@ impl Rng {
 
 fn next_work(rng: &mut Rng, files: &[PathBuf]) -> Work {
     let r = rng.next();
-    if r % 3 == 0 {
+    if r.is_multiple_of(3) {
         Work::Legacy(Duration::from_millis(1 + r % 40)) // 1–40 ms, like a slow query
     } else {
         Work::Read(files[(r as usize / 3) % files.len()].clone())

@@ -9,7 +9,9 @@ use crate::pool::{Pool, StatePool};
 use crate::shared::{Config, Hook, Shared};
 use crate::worker;
 
-/// Default `max_workers`.
+/// Default `max_workers`: blocking calls mostly wait, so many may usefully wait at once (tokio
+/// allows 512, smol's `blocking` 500); growth past the CPU count happens only when workers are
+/// stuck (see "How the pool grows").
 const MAX_WORKERS: usize = 128;
 /// Default `queue_capacity`.
 const QUEUE_CAPACITY: usize = 8192;
@@ -27,11 +29,22 @@ const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// | [`thread_name`](Self::thread_name) | `"offthread"` | threads are named `offthread-1`, `offthread-2`, … |
 /// | [`stack_size`](Self::stack_size) | the platform's | |
 ///
-/// **How the pool grows.** A job that finds no idle worker starts a new thread at once while
-/// there are fewer workers than CPUs, which serves CPU-ish calls. Past the CPU count it starts one
-/// only while no job has finished since the last one was started: the workers are stuck in
-/// blocking calls (sleeps, I/O), so more threads help; a burst of short jobs keeps finishing
-/// jobs and so does not grow the pool past the CPU count (more threads would only contend).
+/// **How the pool grows.** A job that finds no idle worker (and no worker about to look at the
+/// queue) starts a new thread at once while there are fewer workers than CPUs: that serves
+/// CPU-ish calls. Past the CPU count the pool grows only when its workers are *stuck*, which is
+/// what blocking calls (sleeps, disk, network, locks) look like:
+/// - a submit grows it after every worker has been busy with no job finishing for 1 ms;
+/// - a worker that was just started starts the next one if still no job has finished and the
+///   backlog is larger than the workers on their way (so a flood of blocking jobs grows the
+///   pool at thread-start speed, even after the submits have ended);
+/// - a worker whose job ran 500 µs or more while others waited starts one more as it ends.
+///
+/// A burst of short jobs keeps finishing jobs, so it stays near the CPU count, where more
+/// threads would only contend. Threads beyond `min_workers` retire after `keep_alive` idle.
+///
+/// **Bounded queue.** At most `queue_capacity` jobs wait. A cancelled job frees its slot at
+/// once. A full queue makes [`Pool::submit`] wait (spinning briefly, then parking),
+/// [`Pool::try_submit`] refuse, and [`Pool::submit_async`] pend.
 ///
 /// # Examples
 /// ```
@@ -228,6 +241,11 @@ impl PoolBuilder {
             {
                 failure = Some(BuildErrorKind::StartPanicked(msg));
             }
+        }
+        if failure.is_none()
+            && let Err(e) = worker::spawn_monitor(&shared)
+        {
+            failure = Some(BuildErrorKind::Spawn(e));
         }
         match failure {
             None => Ok(shared),

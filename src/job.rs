@@ -139,13 +139,16 @@ impl JobState {
 pub(crate) trait Control: Send + Sync {
     fn cancel(&self) -> CancelOutcome;
     fn cancel_requested(&self) -> bool;
+    /// RUNNING (or RUNNING_CANCEL) → FINISHED, just before the outcome is delivered.
+    fn mark_finished(&self) {}
 }
 
 /// The operations a worker and the queue need, free of the closure's type.
 pub(crate) trait Task<S>: Send + Sync {
     fn state(&self) -> &JobState;
-    /// Runs a claimed job on the worker, catching a panic. Returns `true` if it panicked.
-    fn run(self: Arc<Self>, state: &mut S) -> bool;
+    /// Runs a claimed job on the worker, catching a panic, and calls `finishing` between the
+    /// job's end and the delivery of its outcome. Returns `true` if it panicked.
+    fn run(self: Arc<Self>, state: &mut S, finishing: &dyn Fn()) -> bool;
     /// Resolves a job that was flipped to `DROPPED` (by cancel, shutdown or expiry) with `err`,
     /// dropping its closure. Call outside the pool lock: the closure's `Drop` is user code.
     fn discard(&self, err: JobError);
@@ -220,6 +223,11 @@ where
     fn cancel_requested(&self) -> bool {
         self.state.cancel_requested()
     }
+
+    fn mark_finished(&self) {
+        // ORDERING: Release so a `cancel` that reads FINISHED also sees the job's effects.
+        self.state.0.store(FINISHED, Ordering::Release);
+    }
 }
 
 impl<J, D: Deliver> JobCell<J, D> {
@@ -242,17 +250,21 @@ where
         &self.state
     }
 
-    fn run(self: Arc<Self>, state: &mut S) -> bool {
+    fn run(self: Arc<Self>, state: &mut S, finishing: &dyn Fn()) -> bool {
         let Some((job, sink)) = self.slot.lock().take() else {
             return false; // unreachable: a claimed job still holds its closure
         };
-        let previous = CURRENT.with(|c| c.replace(Some(self.clone() as Arc<dyn Control>)));
+        // The job's own reference moves into the thread-local for `is_cancelled` and comes
+        // back after: no reference-count traffic on the hot path.
+        let previous = CURRENT.with(|c| c.replace(Some(self as Arc<dyn Control>)));
         let result = panic::catch_unwind(AssertUnwindSafe(|| job.call(state)));
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
         let panicked = result.is_err();
         let outcome = result.map_err(|payload| JobError::Panicked(panic_message(payload)));
-        // ORDERING: Release so a `cancel` that reads FINISHED also sees the job's effects.
-        self.state.0.store(FINISHED, Ordering::Release);
+        if let Some(this) = this {
+            this.mark_finished();
+        }
+        finishing();
         sink.deliver(outcome);
         panicked
     }

@@ -79,3 +79,59 @@ impl<S: 'static> Queue<S> {
         drained
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{Dequeue, JobCell, JobState, Plain};
+
+    /// A pool stand-in that flips the state, as the real one does under its lock.
+    struct NoPool;
+    impl Dequeue for NoPool {
+        fn cancel_queued(&self, job: &JobState) -> bool {
+            job.drop_queued()
+        }
+    }
+
+    fn job() -> Arc<dyn Task<()>> {
+        let (tx, _rx) = oneshot::channel::<crate::Outcome<()>>();
+        Arc::new(JobCell::new(Plain(|| ()), tx, Arc::new(NoPool)))
+    }
+
+    #[test]
+    fn tombstones_are_swept_so_memory_stays_bounded() {
+        let mut q = Queue::new();
+        let keep = job();
+        q.push(keep.clone());
+        for _ in 0..10_000 {
+            let t = job();
+            q.push(t.clone());
+            assert!(t.state().drop_queued());
+            q.note_dropped();
+            assert_eq!(q.len(), 1, "a dropped job frees its slot at once");
+            assert!(
+                q.items.len() <= 2 * SWEEP_MIN + 2,
+                "{} items held",
+                q.items.len()
+            );
+        }
+        let popped = q.pop_claim().expect("the live job is still there");
+        assert!(Arc::ptr_eq(&popped, &keep));
+        assert!(q.pop_claim().is_none());
+        assert_eq!((q.len(), q.tombstones), (0, 0));
+    }
+
+    #[test]
+    fn drain_returns_only_live_jobs() {
+        let mut q = Queue::new();
+        let (a, b) = (job(), job());
+        q.push(a.clone());
+        q.push(b.clone());
+        assert!(a.state().drop_queued());
+        q.note_dropped();
+        let drained = q.drain_dropped();
+        assert_eq!(drained.len(), 1);
+        assert!(Arc::ptr_eq(&drained[0], &b));
+        assert_eq!(q.len(), 0);
+    }
+}

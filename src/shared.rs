@@ -13,8 +13,17 @@ use crate::error::{JobError, ShutdownTimeout};
 use crate::handle::Handle;
 use crate::job::{Dequeue, JobCell, JobFn, JobState, Outcome, Stateful, Task};
 use crate::queue::Queue;
+use crate::spin::Backoff;
 use crate::stats::{Counts, Stats};
 use crate::worker;
+
+/// How long every worker must be busy with no job finishing before the monitor grows the pool
+/// past the CPU count.
+const STALL_TIME: Duration = Duration::from_millis(1);
+
+/// A job that ran at least this long while others waited starts one more worker as it ends:
+/// the queue is served by blocking calls, and more threads help.
+pub(crate) const LONG_JOB: Duration = Duration::from_micros(500);
 
 /// A worker's private queue, for `broadcast`: (worker id, jobs).
 pub(crate) type PrivateQueue<S> = (usize, VecDeque<Arc<dyn Task<S>>>);
@@ -78,8 +87,12 @@ pub(crate) struct State<S> {
     /// Futures of `submit_async` waiting for room: (id, waker).
     pub(crate) async_waiters: Vec<(u64, Waker)>,
     pub(crate) next_waiter: u64,
-    /// `counts.finished()` when the pool last grew past `eager_workers`.
-    pub(crate) finished_at_growth: u64,
+    /// `counts.finished()` when the last worker was reserved (for `grow_on_start`).
+    pub(crate) finished_at_mark: u64,
+    /// The monitor is watching for a stall (see `Shared::monitor`).
+    pub(crate) monitor_armed: bool,
+    /// The monitor thread has not exited yet.
+    pub(crate) monitor_alive: bool,
     pub(crate) next_worker_id: usize,
     pub(crate) counts: Counts,
 }
@@ -90,10 +103,18 @@ pub(crate) struct Shared<S> {
     pub(crate) work: Condvar,
     /// Blocked submitters wait here for room.
     pub(crate) room: Condvar,
-    /// Shutdown waits here for workers to exit.
+    /// Shutdown waits here for workers (and the monitor) to exit.
     pub(crate) exited: Condvar,
+    /// The monitor thread waits here.
+    pub(crate) monitor: Condvar,
     /// Mirror of the queued count (shared + private), for workers spinning without the lock.
     pub(crate) queued_hint: AtomicUsize,
+    /// Workers whose job has ended and who are about to take the lock and look at the queue.
+    /// Raised before the outcome is delivered, lowered under the lock: a submitter that sees it
+    /// above zero (under the lock) knows a worker will find its job, so it wakes nobody. This
+    /// closes the window where a caller, woken by its result, submits the next job before the
+    /// worker that served it is back.
+    pub(crate) finishing: AtomicUsize,
     pub(crate) config: Config<S>,
 }
 
@@ -145,14 +166,18 @@ impl<S: 'static> Shared<S> {
                 room_waiters: 0,
                 async_waiters: Vec::new(),
                 next_waiter: 0,
-                finished_at_growth: 0,
+                finished_at_mark: 0,
+                monitor_armed: false,
+                monitor_alive: false,
                 next_worker_id: 0,
                 counts: Counts::default(),
             }),
             work: Condvar::new(),
             room: Condvar::new(),
             exited: Condvar::new(),
+            monitor: Condvar::new(),
             queued_hint: AtomicUsize::new(0),
+            finishing: AtomicUsize::new(0),
             config,
         }
     }
@@ -197,6 +222,12 @@ impl<S: 'static> Shared<S> {
                 }
                 Wait::Until(deadline) => deadline,
             };
+            // The queue is full. Workers usually free a slot within microseconds: spin on the
+            // lock-free hint first, and park only if that fails (a parked submitter costs a
+            // futex wake per freed slot).
+            if self.spin_for_room(&mut st, deadline) {
+                continue;
+            }
             st.room_waiters += 1;
             match deadline {
                 None => self.room.wait(&mut st),
@@ -214,6 +245,23 @@ impl<S: 'static> Shared<S> {
             st.room_waiters -= 1;
         }
         Ok(self.enqueue(st, prepared))
+    }
+
+    /// Spins (lock released) until the queue hint shows room or the backoff runs out. Returns
+    /// `true` if the caller should look again (room may be free), `false` to park.
+    fn spin_for_room(&self, st: &mut MutexGuard<'_, State<S>>, deadline: Option<Instant>) -> bool {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        let cap = self.config.queue_capacity;
+        let backoff = Backoff::new();
+        MutexGuard::unlocked(st, || {
+            // ORDERING: a hint; the caller re-checks under the lock.
+            while self.queued_hint.load(Ordering::Relaxed) >= cap && !backoff.is_completed() {
+                backoff.snooze();
+            }
+        });
+        !backoff.is_completed()
     }
 
     /// Queues a prepared job if there is room now, else registers `waker` under `waiter`.
@@ -281,38 +329,103 @@ impl<S: 'static> Shared<S> {
     /// Makes sure some worker will take the job just queued. Returns `true` if the caller must
     /// start a worker (a slot was reserved for it in `workers`).
     fn wake_or_grow(&self, st: &mut State<S>) -> bool {
+        if self.coming(st) >= st.queue.len() + st.private_len {
+            return false;
+        }
         if st.idle > 0 {
             st.idle -= 1;
             st.wakeups += 1;
             self.work.notify_one();
             return false;
         }
-        let queued = st.queue.len() + st.private_len;
-        if st.spinning >= queued {
-            return false; // a spinning worker sees `queued_hint` and takes it
-        }
-        let cfg = &self.config;
-        if st.workers >= cfg.max_workers {
+        // Past the CPU count, a submit never starts a thread itself: it arms the monitor,
+        // which starts one if the pool stays stalled (every worker busy, no job finishing) for
+        // `STALL_TIME`. Started workers then chain further growth (`grow_on_start`).
+        if st.workers >= self.config.eager_workers {
+            if !st.monitor_armed && st.workers < self.config.max_workers {
+                st.monitor_armed = true;
+                self.monitor.notify_one();
+            }
             return false;
         }
-        // Below the CPU count, grow at once. Past it, grow only while no job has finished since
-        // the last growth: the workers are stuck in blocking calls, not merely behind a burst
-        // of short jobs (which extra threads would only slow down).
-        let finished = st.counts.finished();
-        if st.workers >= cfg.eager_workers && finished != st.finished_at_growth {
-            st.finished_at_growth = finished;
+        self.reserve_worker(st)
+    }
+
+    /// Workers certain to look at the queue soon: spinning on it, just finished a job,
+    /// notified but not yet running, or still starting. On a busy machine the last two can
+    /// take a scheduler tick; waking or starting more threads for their jobs only adds to the
+    /// crowd.
+    fn coming(&self, st: &State<S>) -> usize {
+        // ORDERING: SeqCst pairs with the worker's raise before it delivers; a caller that got
+        // that outcome and then submits sees the raise.
+        st.spinning + st.wakeups + st.starting + self.finishing.load(Ordering::SeqCst)
+    }
+
+    /// Counts a new worker in, if `max_workers` allows. Returns `true` if the caller must start
+    /// it (with `start_reserved_worker`, outside the lock).
+    fn reserve_worker(&self, st: &mut State<S>) -> bool {
+        if st.closed || st.workers >= self.config.max_workers {
             return false;
         }
-        st.finished_at_growth = finished;
         st.workers += 1;
         st.starting += 1;
+        st.finished_at_mark = st.counts.finished();
         true
     }
 
-    /// Starts a worker whose slot was reserved by `wake_or_grow`. If the OS refuses, the slot is
-    /// released; the job stays queued for the workers that exist (there is always at least one:
-    /// `min_workers >= 1` and started workers never retire below it).
-    fn start_reserved_worker(self: &Arc<Self>) {
+    /// Called by a worker whose job ran at least `LONG_JOB` while a backlog waited: reserve
+    /// one more worker if the backlog still exceeds the workers on their way.
+    pub(crate) fn grow_after_long_job(&self, st: &mut State<S>) -> bool {
+        let backlog = st.queue.len() + st.private_len;
+        backlog > self.coming(st) && self.reserve_worker(st)
+    }
+
+    /// Called by a worker that just started, under the lock: if the pool is still stalled (a
+    /// backlog beyond the workers on their way, and no job finished since the last worker was
+    /// reserved), reserve the next worker. This chains growth at thread-start speed for as
+    /// long as the workers stay stuck in blocking calls, and stops at the first finished job.
+    pub(crate) fn grow_on_start(&self, st: &mut State<S>) -> bool {
+        let backlog = st.queue.len() + st.private_len;
+        backlog > self.coming(st)
+            && st.counts.finished() == st.finished_at_mark
+            && self.reserve_worker(st)
+    }
+
+    /// The monitor thread: parked while the pool is healthy; armed by a submit that finds every
+    /// worker busy past the CPU count, it then looks every `STALL_TIME` and starts a worker if
+    /// no job finished meanwhile and a backlog waits. It guarantees that queued jobs never wait
+    /// forever behind stuck workers while `max_workers` allows more, even if no further submit
+    /// comes; it costs nothing while disarmed.
+    pub(crate) fn monitor(self: &Arc<Self>) {
+        let mut st = self.state.lock();
+        loop {
+            if st.closed {
+                break;
+            }
+            let backlog = st.queue.len() + st.private_len;
+            if !st.monitor_armed || backlog == 0 || st.workers >= self.config.max_workers {
+                st.monitor_armed = false;
+                self.monitor.wait(&mut st);
+                continue;
+            }
+            let seen = st.counts.finished();
+            self.monitor.wait_for(&mut st, STALL_TIME);
+            let backlog = st.queue.len() + st.private_len;
+            let stuck = st.counts.finished() == seen && st.starting == 0 && st.idle == 0;
+            if !st.closed && stuck && backlog > self.coming(&st) && self.reserve_worker(&mut st) {
+                drop(st);
+                self.start_reserved_worker();
+                st = self.state.lock();
+            }
+        }
+        st.monitor_alive = false;
+        self.exited.notify_all();
+    }
+
+    /// Starts a worker whose slot was reserved by `reserve_worker`. If the OS refuses, the slot
+    /// is released; the job stays queued for the workers that exist (there is always at least
+    /// one: `min_workers >= 1` and started workers never retire below it).
+    pub(crate) fn start_reserved_worker(self: &Arc<Self>) {
         if worker::spawn(self, None).is_err() {
             let mut st = self.state.lock();
             st.workers -= 1;
@@ -362,6 +475,7 @@ impl<S: 'static> Shared<S> {
             st.idle = 0;
             self.work.notify_all();
             self.room.notify_all();
+            self.monitor.notify_all();
             wakers = std::mem::take(&mut st.async_waiters);
         }
         drop(st);
@@ -376,11 +490,13 @@ impl<S: 'static> Shared<S> {
     pub(crate) fn wait_exit(&self, deadline: Option<Instant>) -> Result<(), ShutdownTimeout> {
         let me = usize::from(worker::is_worker_of(self));
         let mut st = self.state.lock();
-        while st.workers > me {
+        while st.workers > me || st.monitor_alive {
             match deadline {
                 None => self.exited.wait(&mut st),
                 Some(deadline) => {
-                    if self.exited.wait_until(&mut st, deadline).timed_out() && st.workers > me {
+                    if self.exited.wait_until(&mut st, deadline).timed_out()
+                        && (st.workers > me || st.monitor_alive)
+                    {
                         return Err(ShutdownTimeout {
                             running: st.running,
                             queued: st.queue.len() + st.private_len,

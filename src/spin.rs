@@ -1,42 +1,63 @@
 //! Bounded spinning before sleeping, for the two waits where the other side usually answers
 //! within microseconds: a worker waiting for its next job, and a caller waiting on a result.
+//!
+//! The spin is *fine-grained*: the condition is checked every few `PAUSE`s. (An exponential
+//! backoff overshoots: its last steps spin 64 `PAUSE`s, about 3 µs, between checks, which is
+//! longer than a whole round trip.)
 
 use std::cell::Cell;
 use std::hint;
 use std::thread;
 
-/// Spin `2^step` times per step up to `SPIN_LIMIT`, then yield the CPU until `YIELD_LIMIT`.
-const SPIN_LIMIT: u32 = 6;
-const YIELD_LIMIT: u32 = 10;
+/// `PAUSE`s between two checks of the condition.
+const SPINS_PER_STEP: u32 = 4;
+/// Steps that spin (about 1–2 µs in all), before ...
+const SPIN_STEPS: u32 = 16;
+/// ... steps that yield the CPU to another thread, before the caller blocks.
+const YIELD_STEPS: u32 = 32;
 
-/// Exponential backoff: a few microseconds of spinning and yielding, then `is_completed`.
+/// Spin, then yield, then `is_completed`: block instead.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     step: Cell<u32>,
+    /// Total steps before `is_completed`.
+    limit: u32,
 }
 
 impl Backoff {
+    /// For a caller waiting on a result: spin, then yield for a while (a worker on the same
+    /// CPU gets to run), then block.
     pub(crate) fn new() -> Self {
-        Self { step: Cell::new(0) }
+        Self {
+            step: Cell::new(0),
+            limit: SPIN_STEPS + YIELD_STEPS,
+        }
     }
 
-    /// Waits a little longer than last time.
+    /// For a worker waiting for its next job: spin, yield only briefly, then sleep. Yielding
+    /// longer would take the CPU from the threads producing the jobs.
+    pub(crate) fn short() -> Self {
+        Self {
+            step: Cell::new(0),
+            limit: SPIN_STEPS + 4,
+        }
+    }
+
+    /// Waits a little before the caller checks its condition again.
     pub(crate) fn snooze(&self) {
         let step = self.step.get();
-        if step <= SPIN_LIMIT {
-            for _ in 0..1u32 << step {
+        if step < SPIN_STEPS {
+            for _ in 0..SPINS_PER_STEP {
                 hint::spin_loop();
             }
         } else {
             thread::yield_now();
         }
-        if step <= YIELD_LIMIT {
-            self.step.set(step + 1);
-        }
+        self.step.set(step + 1);
     }
 
-    /// `true` once spinning is no longer worth it: block instead.
+    /// `true` once spinning is no longer worth it.
     pub(crate) fn is_completed(&self) -> bool {
-        self.step.get() > YIELD_LIMIT
+        self.step.get() >= self.limit
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use parking_lot::MutexGuard;
 
 use crate::job::{Task, drop_quietly, panic_message};
-use crate::shared::{Shared, State, wake_all};
+use crate::shared::{LONG_JOB, Shared, State, wake_all};
 use crate::spin::Backoff;
 
 thread_local! {
@@ -32,6 +32,23 @@ pub(crate) fn is_worker_of<S>(shared: &Shared<S>) -> bool {
 
 /// Reports a build-time worker's start: `Ok` once its state is ready, or the panic message.
 pub(crate) type Ready = oneshot::Sender<Result<(), String>>;
+
+/// Starts the pool's monitor thread (see `Shared::monitor`).
+pub(crate) fn spawn_monitor<S: 'static>(shared: &Arc<Shared<S>>) -> io::Result<()> {
+    shared.state.lock().monitor_alive = true;
+    let name = format!("{}-monitor", shared.config.thread_name);
+    let started = {
+        let shared = shared.clone();
+        thread::Builder::new()
+            .name(name)
+            .stack_size(256 * 1024)
+            .spawn(move || shared.monitor())
+    };
+    if started.is_err() {
+        shared.state.lock().monitor_alive = false;
+    }
+    started.map(drop)
+}
 
 /// Starts one worker thread. Its slot must already be counted in `workers` and `starting`.
 pub(crate) fn spawn<S: 'static>(shared: &Arc<Shared<S>>, ready: Option<Ready>) -> io::Result<()> {
@@ -97,13 +114,17 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
             return; // the guard counts the failure
         }
     };
-    {
+    let grow = {
         let mut st = shared.state.lock();
         st.starting -= 1;
         guard.starting = false;
         if !st.private.iter().any(|(w, _)| *w == id) {
             st.private.push((id, Default::default()));
         }
+        shared.grow_on_start(&mut st)
+    };
+    if grow {
+        shared.start_reserved_worker();
     }
     if let Some(ready) = ready {
         let _ = ready.send(Ok(()));
@@ -119,25 +140,40 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
 
 /// The worker loop. Returns when the pool is closed and drained (`false`), or to retire (`true`,
 /// already counted in `retiring`).
-fn serve<S: 'static>(shared: &Shared<S>, id: usize, state: &mut S) -> bool {
+fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool {
     let cfg = &shared.config;
     let mut st = shared.state.lock();
     let mut retire = false;
+    let mut jobs_run: u32 = 0;
     'serve: loop {
         if let Some(task) = next_task(shared, &mut st, id) {
             st.running += 1;
+            // Time the job when others wait behind it (see `LONG_JOB`); one job in eight, so
+            // the clock stays off the path of short jobs.
+            jobs_run = jobs_run.wrapping_add(1);
+            let started = (st.queue.len() > 0 && jobs_run % 8 == 1).then(Instant::now);
             let wakers = shared.room_freed(&mut st);
             drop(st);
             wake_all(wakers);
 
-            let panicked = task.run(state);
+            // ORDERING: SeqCst, see `Shared::finishing`.
+            let panicked = task.run(state, &|| {
+                shared.finishing.fetch_add(1, Ordering::SeqCst);
+            });
 
             st = shared.state.lock();
+            shared.finishing.fetch_sub(1, Ordering::SeqCst);
             st.running -= 1;
             if panicked {
                 st.counts.panicked += 1;
             } else {
                 st.counts.completed += 1;
+            }
+            let long = started.is_some_and(|t| t.elapsed() >= LONG_JOB);
+            if long && shared.grow_after_long_job(&mut st) {
+                drop(st);
+                shared.start_reserved_worker();
+                st = shared.state.lock();
             }
             continue 'serve;
         }
@@ -147,17 +183,22 @@ fn serve<S: 'static>(shared: &Shared<S>, id: usize, state: &mut S) -> bool {
 
         // Spin: the next job often arrives within microseconds (a caller waiting on one result
         // submits the next). Catching it here saves a futex sleep and wake on both sides.
-        st.spinning += 1;
-        drop(st);
-        let backoff = Backoff::new();
-        // ORDERING: a hint; the lock below confirms.
-        while shared.queued_hint.load(Ordering::Relaxed) == 0 && !backoff.is_completed() {
-            backoff.snooze();
-        }
-        st = shared.state.lock();
-        st.spinning -= 1;
-        if st.closed || st.queue.len() > 0 || has_private(&st, id) {
-            continue 'serve;
+        // At most one worker spins: more spinners than that only steal the CPU from the
+        // worker running a job and from the caller (on 2 cores, three runnable threads cost a
+        // scheduler tick, milliseconds, at the tail).
+        if st.spinning == 0 {
+            st.spinning += 1;
+            drop(st);
+            let backoff = Backoff::short();
+            // ORDERING: a hint; the lock below confirms.
+            while shared.queued_hint.load(Ordering::Relaxed) == 0 && !backoff.is_completed() {
+                backoff.snooze();
+            }
+            st = shared.state.lock();
+            st.spinning -= 1;
+            if st.closed || st.queue.len() > 0 || has_private(&st, id) {
+                continue 'serve;
+            }
         }
 
         // Sleep until a submitter claims us, or keep_alive passes.

@@ -89,3 +89,30 @@ fn idle_workers_retire_down_to_min_workers_and_never_below() {
         assert_eq!(pool.submit(|| 1).unwrap().wait(), Ok(1));
     }
 }
+
+#[test]
+fn jobs_that_wait_for_each_other_all_start_on_a_warm_pool() {
+    // Six jobs that can only finish together: every one must get its own thread although no
+    // further submit comes to trigger growth (the pool's monitor must notice the stall).
+    let pool = Pool::builder()
+        .min_workers(2)
+        .max_workers(6)
+        .build()
+        .unwrap();
+    for round in 0..10 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let hs: Vec<_> = (0..6)
+            .map(|i| {
+                let b = barrier.clone();
+                pool.submit(move || {
+                    b.wait();
+                    i
+                })
+                .unwrap()
+            })
+            .collect();
+        for (i, h) in hs.into_iter().enumerate() {
+            assert_eq!(h.wait_timeout(HUGE).unwrap(), Ok(i), "round {round}");
+        }
+    }
+}

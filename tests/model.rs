@@ -107,12 +107,12 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
             },
             Op::Cancel(i) => {
                 let n = jobs.len().max(1);
-                if let Some(job) = jobs.get_mut(i % n) {
-                    if let Some(h) = &job.handle {
-                        let c = h.cancel();
-                        if job.cancel.is_none() || c == CancelOutcome::Dequeued {
-                            job.cancel = Some(c);
-                        }
+                if let Some(job) = jobs.get_mut(i % n)
+                    && let Some(h) = &job.handle
+                {
+                    let c = h.cancel();
+                    if job.cancel.is_none() || c == CancelOutcome::Dequeued {
+                        job.cancel = Some(c);
                     }
                 }
             }
