@@ -33,7 +33,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// queue) starts a new thread at once while there are fewer workers than CPUs: that serves
 /// CPU-ish calls. Past the CPU count the pool grows only when its workers are *stuck*, which is
 /// what blocking calls (sleeps, disk, network, locks) look like:
-/// - a submit grows it after every worker has been busy with no job finishing for 1 ms;
+/// - the pool's monitor thread (one per pool, parked while the pool keeps up, so it costs no
+///   CPU) starts a worker once every worker has been busy with no job finishing for 1 ms, so
+///   queued jobs never wait forever behind stuck workers while `max_workers` allows more;
 /// - a worker that was just started starts the next one if still no job has finished and the
 ///   backlog is larger than the workers on their way (so a flood of blocking jobs grows the
 ///   pool at thread-start speed, even after the submits have ended);

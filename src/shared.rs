@@ -207,6 +207,7 @@ impl<S: 'static> Shared<S> {
         T: Send + 'static,
     {
         let mut st = self.state.lock();
+        let mut spun = false;
         loop {
             if st.closed {
                 st.counts.rejected += 1;
@@ -223,9 +224,12 @@ impl<S: 'static> Shared<S> {
                 Wait::Until(deadline) => deadline,
             };
             // The queue is full. Workers usually free a slot within microseconds: spin on the
-            // lock-free hint first, and park only if that fails (a parked submitter costs a
-            // futex wake per freed slot).
-            if self.spin_for_room(&mut st, deadline) {
+            // lock-free hint once, then look again under the lock before parking. (Parking
+            // straight after a failed spin would miss slots freed during the spin, when no one
+            // knew to notify us: a lost wakeup.)
+            if !spun {
+                spun = true;
+                self.spin_for_room(&mut st, deadline);
                 continue;
             }
             st.room_waiters += 1;
@@ -247,11 +251,11 @@ impl<S: 'static> Shared<S> {
         Ok(self.enqueue(st, prepared))
     }
 
-    /// Spins (lock released) until the queue hint shows room or the backoff runs out. Returns
-    /// `true` if the caller should look again (room may be free), `false` to park.
-    fn spin_for_room(&self, st: &mut MutexGuard<'_, State<S>>, deadline: Option<Instant>) -> bool {
+    /// Spins (lock released) until the queue hint shows room or the backoff runs out. The
+    /// caller must look again under the lock afterwards, whatever happened.
+    fn spin_for_room(&self, st: &mut MutexGuard<'_, State<S>>, deadline: Option<Instant>) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
+            return;
         }
         let cap = self.config.queue_capacity;
         let backoff = Backoff::new();
@@ -261,7 +265,6 @@ impl<S: 'static> Shared<S> {
                 backoff.snooze();
             }
         });
-        !backoff.is_completed()
     }
 
     /// Queues a prepared job if there is room now, else registers `waker` under `waiter`.

@@ -25,7 +25,8 @@
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Worker threads alive (including ones still starting).
+    /// Worker threads alive (including ones still starting; not counting the pool's monitor
+    /// thread).
     pub workers: usize,
     /// Workers not running a job.
     pub idle: usize,
