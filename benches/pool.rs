@@ -199,6 +199,21 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
+/// Prints one row per system: the median of its samples (ns) and offthread's ratio to it.
+fn print_medians(names: &[&str], samples: &mut [Vec<f64>], what: &str) -> Vec<f64> {
+    let meds: Vec<f64> = samples.iter_mut().map(|v| median(v)).collect();
+    println!("| system | {what} | offthread ÷ system |");
+    println!("|---|---|---|");
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "| {name} | {} | {:.2}× |",
+            fmt_ns(meds[i]),
+            meds[0] / meds[i]
+        );
+    }
+    meds
+}
+
 /// One bar of the issue: printed at the end as met or missed.
 struct Bar {
     what: String,
@@ -424,16 +439,7 @@ fn submit(bars: &mut Vec<Bar>) {
             }
         }
     }
-    let meds: Vec<f64> = per.iter_mut().map(|v| median(v)).collect();
-    println!("| system | submit (median per job) | offthread ÷ system |");
-    println!("|---|---|---|");
-    for (i, name) in names.iter().enumerate() {
-        println!(
-            "| {name} | {} | {:.2}× |",
-            fmt_ns(meds[i]),
-            meds[0] / meds[i]
-        );
-    }
+    let meds = print_medians(names, &mut per, "submit (median per job)");
     println!("(blocking: its pool size cannot be set in-process; tokio: max_blocking_threads = N)");
     bars.push(Bar {
         what: format!("submit median ≤ 0.15 µs: {}", fmt_ns(meds[0])),
@@ -463,16 +469,7 @@ fn sleepy(bars: &mut Vec<Bar>) {
             wall[i].push(t.elapsed().as_nanos() as f64);
         }
     }
-    let meds: Vec<f64> = wall.iter_mut().map(|v| median(v)).collect();
-    println!("| system | wall time | offthread ÷ system |");
-    println!("|---|---|---|");
-    for (i, name) in names.iter().enumerate() {
-        println!(
-            "| {name} | {} | {:.2}× |",
-            fmt_ns(meds[i]),
-            meds[0] / meds[i]
-        );
-    }
+    let meds = print_medians(names, &mut wall, "wall time");
     println!("(blocking's pool is process-global: its threads stay warm between reps)");
     let r = meds[0] / meds[2];
     bars.push(Bar {

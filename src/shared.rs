@@ -432,9 +432,21 @@ impl<S: 'static> Shared<S> {
         if worker::spawn(self, None).is_err() {
             let mut st = self.state.lock();
             st.workers -= 1;
-            st.starting -= 1;
-            st.counts.start_failures += 1;
+            self.start_failed(&mut st);
             self.exited.notify_all();
+        }
+    }
+
+    /// Books a worker that will never start (the OS refused the thread, or its start hook or
+    /// init panicked). Submitters counted it as `coming` and woke nobody for their jobs, so its
+    /// claim passes to an idle worker if jobs wait.
+    pub(crate) fn start_failed(&self, st: &mut State<S>) {
+        st.starting -= 1;
+        st.counts.start_failures += 1;
+        if st.idle > 0 && st.queue.len() + st.private_len > self.coming(st) {
+            st.idle -= 1;
+            st.wakeups += 1;
+            self.work.notify_one();
         }
     }
 

@@ -83,8 +83,7 @@ impl<S: 'static> Drop for ExitGuard<'_, S> {
             st.retiring -= 1;
         }
         if self.starting {
-            st.starting -= 1;
-            st.counts.start_failures += 1;
+            self.shared.start_failed(&mut st);
         }
         self.shared.exited.notify_all();
     }
