@@ -29,7 +29,7 @@ pub enum SubmitError<F> {
 /// # Examples
 /// ```
 /// use offthread::{Pool, TrySubmitError};
-/// let pool = Pool::builder().queue_capacity(1).build()?;
+/// let pool = Pool::builder().max_workers(1).queue_capacity(1).build()?;
 /// let (release, gate) = std::sync::mpsc::channel::<()>();
 /// let busy = pool.submit(move || gate.recv().ok())?; // occupies the only worker ...
 /// # while pool.stats().running == 0 { std::thread::yield_now(); }

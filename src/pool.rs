@@ -199,6 +199,17 @@ impl Pool {
     /// assert_eq!(handle.wait(), Ok(true));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// A job crosses to another thread, so it must be `Send`; the compiler says so:
+    ///
+    /// ```compile_fail
+    /// let pool = offthread::Pool::new();
+    /// let not_send = std::rc::Rc::new(1);
+    /// let _ = pool.submit(move || *not_send); // error: `Rc<i32>` cannot be sent between threads
+    /// ```
+    ///
+    /// (For a value that must stay on one thread, build it on the worker with
+    /// [`PoolBuilder::build_with_state`].)
     pub fn submit<F, T>(&self, f: F) -> Result<Handle<T>, SubmitError<F>>
     where
         F: FnOnce() -> T + Send + 'static,

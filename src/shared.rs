@@ -336,9 +336,12 @@ impl<S: 'static> Shared<S> {
             return false;
         }
         if st.idle > 0 {
-            st.idle -= 1;
-            st.wakeups += 1;
-            self.work.notify_one();
+            // One wake-up in flight at a time: the woken worker, finding a backlog, wakes the
+            // next (`wake_for_backlog`). Waking one sleeper per submit instead costs a futex
+            // pair per job when a fast producer keeps emptying the queue.
+            if st.wakeups == 0 {
+                self.wake_one(st);
+            }
             return false;
         }
         // Past the CPU count, a submit never starts a thread itself: it arms the monitor,
@@ -352,6 +355,22 @@ impl<S: 'static> Shared<S> {
             return false;
         }
         self.reserve_worker(st)
+    }
+
+    /// Wakes one idle worker (it is counted out of `idle` and into `wakeups` at once).
+    fn wake_one(&self, st: &mut State<S>) {
+        st.idle -= 1;
+        st.wakeups += 1;
+        self.work.notify_one();
+    }
+
+    /// Called by a worker that just took a job: if jobs still wait beyond the workers on their
+    /// way and no wake-up is in flight, wake one more idle worker (the chain behind
+    /// `wake_or_grow`'s one-at-a-time rule).
+    pub(crate) fn wake_for_backlog(&self, st: &mut State<S>) {
+        if st.idle > 0 && st.wakeups == 0 && st.queue.len() + st.private_len > self.coming(st) {
+            self.wake_one(st);
+        }
     }
 
     /// Workers certain to look at the queue soon: spinning on it, just finished a job,
@@ -444,9 +463,7 @@ impl<S: 'static> Shared<S> {
         st.starting -= 1;
         st.counts.start_failures += 1;
         if st.idle > 0 && st.queue.len() + st.private_len > self.coming(st) {
-            st.idle -= 1;
-            st.wakeups += 1;
-            self.work.notify_one();
+            self.wake_one(st);
         }
     }
 

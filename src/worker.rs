@@ -147,6 +147,7 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
     'serve: loop {
         if let Some(task) = next_task(shared, &mut st, id) {
             st.running += 1;
+            shared.wake_for_backlog(&mut st);
             // Time the job when others wait behind it (see `LONG_JOB`); one job in eight, so
             // the clock stays off the path of short jobs.
             jobs_run = jobs_run.wrapping_add(1);
