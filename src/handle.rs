@@ -66,6 +66,12 @@ impl<T> Handle<T> {
     /// Blocks the calling thread: from async code, `.await` the handle instead. The wait spins
     /// for a few microseconds before it parks, because short jobs often finish in that time.
     ///
+    /// # Deadlocks
+    /// Waiting *inside a job* on another job of the same pool occupies the waiting worker. The
+    /// pool adds workers while its workers are stuck (up to `max_workers`), so this completes
+    /// when there is headroom; with `max_workers(1)`, or with every worker waiting, it never
+    /// does. Prefer chaining work over waiting inside a job.
+    ///
     /// # Errors
     /// The [`JobError`] of a job that produced no value, as above.
     ///
