@@ -135,6 +135,22 @@ fn shutdown_wakes_a_submitter_blocked_on_a_full_queue_and_hands_back() {
     busy.into_iter().for_each(|h| h.wait().unwrap());
 }
 
+/// Runs `threads` submitter threads, each doing `body(pool, t)`, and returns the sum of their
+/// results. A watchdog, not a join: a lost wakeup fails the test instead of hanging it.
+fn submitters(pool: &Pool, threads: u64, body: fn(&Pool, u64) -> u64) -> u64 {
+    let (done_tx, done) = mpsc::channel();
+    for t in 0..threads {
+        let (pool, done_tx) = (pool.clone(), done_tx.clone());
+        thread::spawn(move || done_tx.send(body(&pool, t)).unwrap());
+    }
+    (0..threads)
+        .map(|_| {
+            done.recv_timeout(HUGE)
+                .expect("a submitter hung: lost wakeup")
+        })
+        .sum()
+}
+
 #[test]
 fn many_threads_submitting_through_a_small_queue_lose_nothing() {
     let pool = Pool::builder()
@@ -142,21 +158,13 @@ fn many_threads_submitting_through_a_small_queue_lose_nothing() {
         .queue_capacity(4)
         .build()
         .unwrap();
-    let (done_tx, done) = mpsc::channel();
-    for t in 0..4u64 {
-        let (pool, done_tx) = (pool.clone(), done_tx.clone());
-        thread::spawn(move || {
-            let handles: Vec<_> = (0..500u64)
-                .map(|i| pool.submit(move || t * 1000 + i).unwrap())
-                .collect();
-            let sum = handles.into_iter().map(|h| h.wait().unwrap()).sum::<u64>();
-            done_tx.send(sum).unwrap();
-        });
-    }
-    // A watchdog, not a join: a lost wakeup fails the test instead of hanging it.
-    let total: u64 = (0..4)
-        .map(|_| done.recv_timeout(HUGE).expect("a submitter hung"))
-        .sum();
+    // Each thread queues 500 jobs, then waits for all of them.
+    let total = submitters(&pool, 4, |pool, t| {
+        let handles: Vec<_> = (0..500u64)
+            .map(|i| pool.submit(move || t * 1000 + i).unwrap())
+            .collect();
+        handles.into_iter().map(|h| h.wait().unwrap()).sum()
+    });
     let expected: u64 = (0..4u64)
         .map(|t| (0..500).map(|i| t * 1000 + i).sum::<u64>())
         .sum();
@@ -170,34 +178,21 @@ fn many_threads_submitting_through_a_small_queue_lose_nothing() {
 #[test]
 fn blocked_submitters_never_miss_a_freed_slot() {
     // Capacity 1, one worker, four submitters that block on every submit: the tightest race
-    // between a submitter giving up its spin and a worker freeing the slot. A missed wakeup
-    // would hang a submitter; the watchdog turns that into a failure.
+    // between a submitter giving up its spin and a worker freeing the slot.
     let pool = Pool::builder()
         .max_workers(1)
         .queue_capacity(1)
         .build()
         .unwrap();
-    let (done_tx, done) = mpsc::channel();
-    for t in 0..4u64 {
-        let (pool, done_tx) = (pool.clone(), done_tx.clone());
-        thread::spawn(move || {
-            let mut sum = 0;
-            for i in 0..3000u64 {
-                sum += pool.submit(move || t + i).unwrap().wait().unwrap();
-            }
-            done_tx.send(sum).unwrap();
-        });
-    }
-    let total: u64 = (0..4)
-        .map(|_| {
-            done.recv_timeout(HUGE)
-                .expect("a submitter hung: lost wakeup")
-        })
-        .sum();
+    let total = submitters(&pool, 4, |pool, t| {
+        (0..3000u64)
+            .map(|i| pool.submit(move || t + i).unwrap().wait().unwrap())
+            .sum()
+    });
     assert_eq!(
         total,
         (0..4u64)
             .map(|t| (0..3000).map(|i| t + i).sum::<u64>())
-            .sum()
+            .sum::<u64>()
     );
 }
