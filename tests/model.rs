@@ -183,7 +183,11 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default; `PROPTEST_CASES=10000 cargo test --test model` goes deeper.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn every_job_resolves_exactly_once(
         ops in proptest::collection::vec(op(), 1..40),
