@@ -360,13 +360,20 @@ impl<S: 'static> Shared<S> {
         // which starts one if the pool stays stalled (every worker busy, no job finishing) for
         // `STALL_TIME`. Started workers then chain further growth (`grow_on_start`).
         if st.workers >= self.config.eager_workers {
-            if !st.monitor_armed && st.workers < self.config.max_workers {
-                st.monitor_armed = true;
-                self.monitor.notify_one();
-            }
+            self.arm_monitor(st);
             return false;
         }
         self.reserve_worker(st)
+    }
+
+    /// Asks the monitor to watch for a stall. Called by whoever sees jobs waiting with no idle
+    /// worker to take them: a submitter, or a worker that has just taken a job (the last
+    /// submit may have come while idle workers were still being woken, one at a time).
+    fn arm_monitor(&self, st: &mut State<S>) {
+        if !st.monitor_armed && st.workers < self.config.max_workers {
+            st.monitor_armed = true;
+            self.monitor.notify_one();
+        }
     }
 
     /// Wakes one idle worker (it is counted out of `idle` and into `wakeups` at once).
@@ -377,10 +384,15 @@ impl<S: 'static> Shared<S> {
     }
 
     /// Called by a worker that just took a job: if jobs still wait beyond the workers on their
-    /// way and no wake-up is in flight, wake one more idle worker (the chain behind
-    /// `wake_or_grow`'s one-at-a-time rule).
+    /// way, wake one more idle worker (the chain behind `wake_or_grow`'s one-at-a-time rule),
+    /// or, with none idle, arm the monitor.
     pub(crate) fn wake_for_backlog(&self, st: &mut State<S>) {
-        if st.idle > 0 && st.wakeups == 0 && st.queue.len() + st.private_len > self.coming(st) {
+        if st.queue.len() + st.private_len <= self.coming(st) {
+            return;
+        }
+        if st.idle == 0 {
+            self.arm_monitor(st);
+        } else if st.wakeups == 0 {
             self.wake_one(st);
         }
     }
