@@ -93,13 +93,14 @@ fn idle_workers_retire_down_to_min_workers_and_never_below() {
 #[test]
 fn jobs_that_wait_for_each_other_all_start_on_a_warm_pool() {
     // Six jobs that can only finish together: every one must get its own thread although no
-    // further submit comes to trigger growth (the pool's monitor must notice the stall).
+    // further submit comes to trigger growth (the pool's monitor must notice the stall, and
+    // must be told about it even when the last submit found idle workers still waking up).
     let pool = Pool::builder()
         .min_workers(2)
         .max_workers(6)
         .build()
         .unwrap();
-    for round in 0..10 {
+    for round in 0..30 {
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
         let hs: Vec<_> = (0..6)
             .map(|i| {
