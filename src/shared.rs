@@ -108,6 +108,13 @@ pub(crate) struct State<S> {
     pub(crate) counts: Counts,
 }
 
+impl<S: 'static> State<S> {
+    /// Jobs accepted and not yet taken: the shared queue plus the private (broadcast) ones.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len() + self.private_len
+    }
+}
+
 pub(crate) struct Shared<S> {
     pub(crate) state: Mutex<State<S>>,
     /// Idle workers wait here for jobs.
@@ -344,7 +351,7 @@ impl<S: 'static> Shared<S> {
     /// Makes sure some worker will take the job just queued. Returns `true` if the caller must
     /// start a worker (a slot was reserved for it in `workers`).
     fn wake_or_grow(&self, st: &mut State<S>) -> bool {
-        if self.coming(st) >= st.queue.len() + st.private_len {
+        if !self.unserved(st) {
             return false;
         }
         if st.idle > 0 {
@@ -387,7 +394,7 @@ impl<S: 'static> Shared<S> {
     /// way, wake one more idle worker (the chain behind `wake_or_grow`'s one-at-a-time rule),
     /// or, with none idle, arm the monitor.
     pub(crate) fn wake_for_backlog(&self, st: &mut State<S>) {
-        if st.queue.len() + st.private_len <= self.coming(st) {
+        if !self.unserved(st) {
             return;
         }
         if st.idle == 0 {
@@ -407,6 +414,11 @@ impl<S: 'static> Shared<S> {
         st.spinning + st.wakeups + st.starting + self.finishing.load(Ordering::SeqCst)
     }
 
+    /// `true` if more jobs wait than there are workers on their way to take them.
+    fn unserved(&self, st: &State<S>) -> bool {
+        st.queued() > self.coming(st)
+    }
+
     /// Counts a new worker in, if `max_workers` allows. Returns `true` if the caller must start
     /// it (with `start_reserved_worker`, outside the lock).
     fn reserve_worker(&self, st: &mut State<S>) -> bool {
@@ -422,8 +434,7 @@ impl<S: 'static> Shared<S> {
     /// Called by a worker whose job ran at least `LONG_JOB` while a backlog waited: reserve
     /// one more worker if the backlog still exceeds the workers on their way.
     pub(crate) fn grow_after_long_job(&self, st: &mut State<S>) -> bool {
-        let backlog = st.queue.len() + st.private_len;
-        backlog > self.coming(st) && self.reserve_worker(st)
+        self.unserved(st) && self.reserve_worker(st)
     }
 
     /// Called by a worker that just started, under the lock: if the pool is still stalled (a
@@ -431,15 +442,12 @@ impl<S: 'static> Shared<S> {
     /// reserved), reserve the next worker. This chains growth at thread-start speed for as
     /// long as the workers stay stuck in blocking calls, and stops at the first finished job.
     pub(crate) fn grow_on_start(&self, st: &mut State<S>) -> bool {
-        let backlog = st.queue.len() + st.private_len;
-        backlog > self.coming(st)
-            && st.counts.finished() == st.finished_at_mark
-            && self.reserve_worker(st)
+        self.unserved(st) && st.counts.finished() == st.finished_at_mark && self.reserve_worker(st)
     }
 
-    /// The monitor thread: parked while the pool is healthy; armed by a submit that finds every
-    /// worker busy past the CPU count, it then looks every `STALL_TIME` and starts a worker if
-    /// no job finished meanwhile and a backlog waits. It guarantees that queued jobs never wait
+    /// The monitor thread: parked while the pool is healthy; armed (`arm_monitor`) when jobs wait
+    /// and no worker is idle, it then looks every `STALL_TIME` and starts a worker if no job
+    /// finished meanwhile and a backlog waits. It guarantees that queued jobs never wait
     /// forever behind stuck workers while `max_workers` allows more, even if no further submit
     /// comes; it costs nothing while disarmed.
     pub(crate) fn monitor(self: &Arc<Self>) {
@@ -448,17 +456,15 @@ impl<S: 'static> Shared<S> {
             if st.closed {
                 break;
             }
-            let backlog = st.queue.len() + st.private_len;
-            if !st.monitor_armed || backlog == 0 || st.workers >= self.config.max_workers {
+            if !st.monitor_armed || st.queued() == 0 || st.workers >= self.config.max_workers {
                 st.monitor_armed = false;
                 self.monitor.wait(&mut st);
                 continue;
             }
             let seen = st.counts.finished();
             self.monitor.wait_for(&mut st, STALL_TIME);
-            let backlog = st.queue.len() + st.private_len;
             let stuck = st.counts.finished() == seen && st.starting == 0 && st.idle == 0;
-            if !st.closed && stuck && backlog > self.coming(&st) && self.reserve_worker(&mut st) {
+            if !st.closed && stuck && self.unserved(&st) && self.reserve_worker(&mut st) {
                 drop(st);
                 self.start_reserved_worker();
                 st = self.state.lock();
@@ -486,7 +492,7 @@ impl<S: 'static> Shared<S> {
     pub(crate) fn start_failed(&self, st: &mut State<S>) {
         st.starting -= 1;
         st.counts.start_failures += 1;
-        if st.idle > 0 && st.queue.len() + st.private_len > self.coming(st) {
+        if st.idle > 0 && self.unserved(st) {
             self.wake_one(st);
         }
     }
@@ -494,8 +500,7 @@ impl<S: 'static> Shared<S> {
     /// Keeps `queued_hint` in step with the queues. Call under the lock after every change.
     pub(crate) fn publish_len(&self, st: &State<S>) {
         // ORDERING: a hint for spinners, who confirm under the lock; Relaxed is enough.
-        self.queued_hint
-            .store(st.queue.len() + st.private_len, Ordering::Relaxed);
+        self.queued_hint.store(st.queued(), Ordering::Relaxed);
     }
 
     /// Called after a queue slot was freed: wakes one blocked submitter, and hands back the
@@ -555,7 +560,7 @@ impl<S: 'static> Shared<S> {
                     {
                         return Err(ShutdownTimeout {
                             running: st.running,
-                            queued: st.queue.len() + st.private_len,
+                            queued: st.queued(),
                         });
                     }
                 }
@@ -606,7 +611,7 @@ impl<S: 'static> Shared<S> {
         Stats {
             workers: st.workers,
             idle: st.workers - st.running,
-            queued: st.queue.len() + st.private_len,
+            queued: st.queued(),
             running: st.running,
             submitted: c.submitted,
             completed: c.completed,

@@ -13,8 +13,10 @@ use std::thread;
 const SPINS_PER_STEP: u32 = 4;
 /// Steps that spin (about 1–2 µs in all), before ...
 const SPIN_STEPS: u32 = 16;
-/// ... steps that yield the CPU to another thread, before the caller blocks.
+/// ... steps that yield the CPU to another thread, before a caller blocks ...
 const YIELD_STEPS: u32 = 32;
+/// ... or before a worker sleeps (yielding longer would take the CPU from the producers).
+const WORKER_YIELD_STEPS: u32 = 4;
 
 /// Spin, then yield, then `is_completed`: block instead.
 #[derive(Debug)]
@@ -39,7 +41,7 @@ impl Backoff {
     pub(crate) fn short() -> Self {
         Self {
             step: Cell::new(0),
-            limit: SPIN_STEPS + 4,
+            limit: SPIN_STEPS + WORKER_YIELD_STEPS,
         }
     }
 
