@@ -68,6 +68,8 @@ pub struct PoolBuilder {
     max_workers: usize,
     keep_alive: Duration,
     queue_capacity: usize,
+    /// `None`: `max_workers - 1`, at least 1.
+    background_workers: Option<usize>,
     thread_name: String,
     stack_size: Option<usize>,
     on_start: Option<Hook>,
@@ -81,6 +83,7 @@ impl PoolBuilder {
             max_workers: MAX_WORKERS,
             keep_alive: KEEP_ALIVE,
             queue_capacity: QUEUE_CAPACITY,
+            background_workers: None,
             thread_name: "offthread".to_owned(),
             stack_size: None,
             on_start: None,
@@ -110,6 +113,23 @@ impl PoolBuilder {
     /// `try_submit` refuse, and `submit_async` pend.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = n;
+        self
+    }
+
+    /// The most workers that may run [`Background`](crate::Priority::Background) jobs at once.
+    /// At least 1, at most `max_workers`. Default: `max_workers - 1` (at least 1), so with
+    /// two or more workers one always stays free for interactive and normal jobs. See
+    /// [`Priority`](crate::Priority) for the whole rule.
+    ///
+    /// # Examples
+    /// ```
+    /// // Of 8 workers, background work may use at most 2; 6 stay for everything else.
+    /// let pool = offthread::Pool::builder().max_workers(8).background_workers(2).build()?;
+    /// # drop(pool);
+    /// # Ok::<(), offthread::BuildError>(())
+    /// ```
+    pub fn background_workers(mut self, n: usize) -> Self {
+        self.background_workers = Some(n);
         self
     }
 
@@ -187,6 +207,14 @@ impl PoolBuilder {
         if self.queue_capacity == 0 {
             return Err(BuildErrorKind::ZeroCapacity);
         }
+        if let Some(n) = self.background_workers
+            && (n == 0 || n > self.max_workers)
+        {
+            return Err(BuildErrorKind::BackgroundWorkers {
+                n,
+                max: self.max_workers,
+            });
+        }
         if self.thread_name.contains('\0') {
             return Err(BuildErrorKind::NulInThreadName);
         }
@@ -200,18 +228,22 @@ impl PoolBuilder {
     {
         self.validate().map_err(BuildError::new)?;
         let min = self.min_workers;
-        let shared = Arc::new(Shared::new(Config {
+        let background_workers = self
+            .background_workers
+            .unwrap_or(self.max_workers.saturating_sub(1).max(1));
+        let shared = Shared::new(Config {
             min_workers: min,
             max_workers: self.max_workers,
             eager_workers: num_cpus::get().max(1),
             keep_alive: self.keep_alive,
             queue_capacity: self.queue_capacity,
+            background_workers,
             thread_name: self.thread_name,
             stack_size: self.stack_size,
             on_start: self.on_start,
             on_stop: self.on_stop,
             init: Box::new(init),
-        }));
+        });
         // Reserve every first worker before starting any, so none of them can retire below
         // `min_workers` while the others are still starting.
         {

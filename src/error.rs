@@ -200,6 +200,10 @@ pub enum JobError {
     ShutDown,
     /// The job's start deadline passed while it was still queued.
     Expired,
+    /// A wait that could never end was refused at once: a job of a serial lane waited on a
+    /// later job of the same lane (which cannot start before the waiting job ends). The job
+    /// waited on is not affected; it runs in its turn.
+    WouldDeadlock,
 }
 
 impl JobError {
@@ -223,6 +227,11 @@ impl JobError {
         matches!(self, Self::Expired)
     }
 
+    /// `true` if the wait was refused because it could never end.
+    pub fn is_would_deadlock(&self) -> bool {
+        matches!(self, Self::WouldDeadlock)
+    }
+
     /// The panic message, if the job panicked.
     pub fn panic_message(&self) -> Option<&str> {
         match self {
@@ -239,6 +248,9 @@ impl fmt::Display for JobError {
             Self::Cancelled => f.write_str("job was cancelled before it started"),
             Self::ShutDown => f.write_str("pool was shut down before the job started"),
             Self::Expired => f.write_str("job's start deadline passed before it started"),
+            Self::WouldDeadlock => {
+                f.write_str("refused a wait on a later job of the lane the waiting job runs in")
+            }
         }
     }
 }
@@ -288,6 +300,7 @@ pub(crate) enum BuildErrorKind {
     ZeroMinWorkers,
     MinAboveMax { min: usize, max: usize },
     ZeroCapacity,
+    BackgroundWorkers { n: usize, max: usize },
     NulInThreadName,
     Spawn(io::Error),
     StartPanicked(String),
@@ -318,6 +331,10 @@ impl fmt::Display for BuildError {
                 write!(f, "min_workers ({min}) is greater than max_workers ({max})")
             }
             BuildErrorKind::ZeroCapacity => f.write_str("queue_capacity must be at least 1"),
+            BuildErrorKind::BackgroundWorkers { n, max } => write!(
+                f,
+                "background_workers ({n}) must be at least 1 and at most max_workers ({max})"
+            ),
             BuildErrorKind::NulInThreadName => f.write_str("thread_name contains a NUL byte"),
             BuildErrorKind::Spawn(_) => f.write_str("the OS refused to start a worker thread"),
             BuildErrorKind::StartPanicked(msg) => {

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use oneshot::{RecvTimeoutError, TryRecvError};
 
+use crate::delivery::JobRef;
 use crate::error::JobError;
-use crate::job::{CancelOutcome, Control, Outcome};
+use crate::job::{self, CancelOutcome, Control, Outcome};
 use crate::spin::Backoff;
 
 /// The caller's side of one submitted job.
@@ -47,13 +48,21 @@ use crate::spin::Backoff;
 pub struct Handle<T> {
     /// Where the worker puts the outcome.
     rx: oneshot::Receiver<Outcome<T>>,
-    /// The job, for `cancel`.
-    job: Arc<dyn Control>,
+    /// The job, for `cancel` (and cancel-on-drop).
+    job: JobRef,
 }
 
 impl<T> Handle<T> {
-    pub(crate) fn new(rx: oneshot::Receiver<Outcome<T>>, job: Arc<dyn Control>) -> Self {
+    pub(crate) fn new(rx: oneshot::Receiver<Outcome<T>>, job: JobRef) -> Self {
         Self { rx, job }
+    }
+
+    /// `Some(WouldDeadlock)` if this wait could never end: the caller is a job of the lane
+    /// this job waits in.
+    fn refuse_deadlock(&self) -> Option<Outcome<T>> {
+        let lane = self.job.control().lane_id();
+        (lane != 0 && lane == job::current_lane() && !self.rx.has_message())
+            .then_some(Err(JobError::WouldDeadlock))
     }
 
     /// Blocks until the job resolves and returns its outcome.
@@ -66,11 +75,18 @@ impl<T> Handle<T> {
     /// Blocks the calling thread: from async code, `.await` the handle instead. The wait spins
     /// for a few microseconds before it parks, because short jobs often finish in that time.
     ///
-    /// # Deadlocks
-    /// Waiting *inside a job* on another job of the same pool occupies the waiting worker. The
-    /// pool adds workers while its workers are stuck (up to `max_workers`), so this completes
-    /// when there is headroom; with `max_workers(1)`, or with every worker waiting, it never
-    /// does. Prefer chaining work over waiting inside a job.
+    /// # Nested waits
+    /// A job may wait on another job of its own pool: the waiting worker is counted as
+    /// blocked, and while it waits the pool may run one extra worker beyond `max_workers` in
+    /// its place (started at once if jobs wait and no worker is idle). So the job waited on
+    /// always finds a worker, even on a `max_workers(1)` pool, and the wait ends. The pool's
+    /// thread count can exceed `max_workers` by the number of workers blocked in such waits.
+    ///
+    /// One wait could never end, and returns [`JobError::WouldDeadlock`] at once instead: a
+    /// job of a serial lane waiting on a later job of the same lane.
+    ///
+    /// (`.await` inside a job, through an executor the job runs itself, is not such a wait:
+    /// the pool cannot see it.)
     ///
     /// # Errors
     /// The [`JobError`] of a job that produced no value, as above.
@@ -82,11 +98,20 @@ impl<T> Handle<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(self) -> Outcome<T> {
+        if let Some(refused) = self.refuse_deadlock() {
+            return refused;
+        }
         let backoff = Backoff::new();
         while !self.rx.has_message() && !backoff.is_completed() {
             backoff.snooze();
         }
-        match self.rx.recv() {
+        let Self { rx, job } = self;
+        let nested = !rx.has_message() && job.control().enter_wait();
+        let outcome = rx.recv();
+        if nested {
+            job.control().leave_wait();
+        }
+        match outcome {
             Ok(outcome) => outcome,
             Err(_) => Err(JobError::ShutDown),
         }
@@ -128,7 +153,15 @@ impl<T> Handle<T> {
     /// # Errors
     /// The handle itself, when the job did not resolve in time.
     pub fn wait_deadline(self, deadline: Instant) -> Result<Outcome<T>, Self> {
-        match self.rx.recv_deadline(deadline) {
+        if let Some(refused) = self.refuse_deadlock() {
+            return Ok(refused);
+        }
+        let nested = !self.rx.has_message() && self.job.control().enter_wait();
+        let outcome = self.rx.recv_deadline(deadline);
+        if nested {
+            self.job.control().leave_wait();
+        }
+        match outcome {
             Ok(outcome) => Ok(outcome),
             Err(RecvTimeoutError::Timeout) => Err(self),
             Err(RecvTimeoutError::Disconnected) => Ok(Err(JobError::ShutDown)),
@@ -200,7 +233,7 @@ impl<T> Handle<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel(&self) -> CancelOutcome {
-        self.job.cancel()
+        self.job.control().cancel()
     }
 }
 
@@ -232,13 +265,13 @@ impl<T> IntoFuture for Handle<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct JobFuture<T> {
     rx: oneshot::AsyncReceiver<Outcome<T>>,
-    job: Arc<dyn Control>,
+    job: JobRef,
 }
 
 impl<T> JobFuture<T> {
     /// Cancels the job; see [`Handle::cancel`].
     pub fn cancel(&self) -> CancelOutcome {
-        self.job.cancel()
+        self.job.control().cancel()
     }
 }
 
@@ -274,5 +307,5 @@ pub(crate) fn resolved<T: Send + 'static>(outcome: Outcome<T>) -> Handle<T> {
     }
     let (tx, rx) = oneshot::channel();
     let _ = tx.send(outcome);
-    Handle::new(rx, Arc::new(Done))
+    Handle::new(rx, JobRef::new(Arc::new(Done), false))
 }

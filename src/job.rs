@@ -2,34 +2,39 @@
 //! accepted job resolve exactly once.
 //!
 //! ```text
-//!            claim (pool lock)            finish
-//!   QUEUED ────────────────────▶ RUNNING ───────────▶ FINISHED
-//!     │                            │ cancel()             ▲
-//!     │ cancel / shutdown_now /    ▼                      │
-//!     │ expire (pool lock)     RUNNING_CANCEL ────────────┘
-//!     ▼
+//!   LANED ──────▶ QUEUED ────────────────────▶ RUNNING ───────────▶ FINISHED
+//!     │  its lane's   │     claim (pool lock)     │ cancel()             ▲
+//!     │  turn         │                           ▼                      │
+//!     │               │                       RUNNING_CANCEL ────────────┘
+//!     │ cancel / shutdown_now / expire (pool lock)
+//!     ▼               ▼
 //!   DROPPED   (never ran; resolved Cancelled / ShutDown / Expired)
 //! ```
 //!
-//! Every transition out of `QUEUED` happens under the pool's lock, so the queue's accounting and
-//! the job's state never disagree; the party that wins the transition is the only one that
-//! takes the closure and delivers the outcome.
+//! `LANED` is a job of a serial lane waiting behind its lane's running job: it is not in the
+//! pool's queue yet. Every transition out of `LANED` and `QUEUED` happens under the pool's lock,
+//! so the queue's accounting and the job's state never disagree; the party that wins the
+//! transition is the only one that takes the closure and delivers the outcome.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
 use crate::error::JobError;
+use crate::lane::LaneQueue;
+use crate::options::Priority;
 
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
 const RUNNING_CANCEL: u8 = 2;
 const FINISHED: u8 = 3;
 const DROPPED: u8 = 4;
+const LANED: u8 = 5;
 
 /// What a job resolves to: its value, or why there is none.
 pub type Outcome<T> = Result<T, JobError>;
@@ -78,74 +83,164 @@ where
     }
 }
 
-/// Where a job's outcome goes: a handle's one-shot slot today; an inbox or a callback later.
-pub(crate) trait Deliver: Send + 'static {
+/// Where a job's outcome goes: a handle's one-shot slot, an inbox, or a callback.
+pub trait Deliver: Send + 'static {
     /// The job's value type.
     type Value;
-    fn deliver(self, outcome: Outcome<Self::Value>);
+    /// Hands the outcome over. Returns `true` if user code on the way (a callback, an inbox's
+    /// wake hook) panicked; the panic was caught.
+    fn deliver(self, outcome: Outcome<Self::Value>) -> bool;
 }
 
 impl<T: Send + 'static> Deliver for oneshot::Sender<Outcome<T>> {
     type Value = T;
-    fn deliver(self, outcome: Outcome<T>) {
+    fn deliver(self, outcome: Outcome<T>) -> bool {
         if let Err(unsent) = self.send(outcome) {
             // The handle was dropped (detached): the value dies here, on the worker, and a
             // panicking `Drop` must not take the worker with it.
             drop_quietly(unsent.into_inner());
         }
+        false
     }
 }
 
-/// The pool side of a cancel: flips a queued job to `DROPPED` under the pool lock and frees its
-/// queue slot. Returns `false` if the job had already left `QUEUED`.
-pub(crate) trait Dequeue: Send + Sync {
-    fn cancel_queued(&self, job: &JobState) -> bool;
+/// What a job needs from its pool, free of the pool's other types.
+pub(crate) trait PoolLink<S>: Send + Sync {
+    /// Flips a waiting job (queued, or in its lane) to `DROPPED` under the pool lock and frees
+    /// its slot. Returns `false` if the job had already left.
+    fn cancel_queued(&self, job: &JobState, lane: Option<&Arc<LaneQueue<S>>>) -> bool;
+    /// Counts a panic caught in a completion callback or an inbox's wake hook.
+    fn callback_panicked(&self);
+    /// Called before a blocking wait on one of this pool's jobs. If the caller is one of the
+    /// pool's workers, it is counted as blocked (so the pool may lend a worker in its place)
+    /// and this returns `true`; pair it with `leave_wait`.
+    fn enter_wait(&self) -> bool;
+    fn leave_wait(&self);
 }
 
-/// The atomic state of one job. Lives inside its [`JobCell`].
+/// Where a waiting job sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// In the pool's queue.
+    Queue,
+    /// In its lane, behind the lane's running job.
+    Lane,
+}
+
+/// The atomic state of one job, and its priority. Lives inside its [`JobCell`].
 #[derive(Debug)]
-pub(crate) struct JobState(AtomicU8);
+pub(crate) struct JobState {
+    state: AtomicU8,
+    pub(crate) priority: Priority,
+}
 
 impl JobState {
+    pub(crate) fn new(priority: Priority) -> Self {
+        Self {
+            state: AtomicU8::new(QUEUED),
+            priority,
+        }
+    }
+
     /// Claims a queued job for running. Call under the pool lock.
     pub(crate) fn claim(&self) -> bool {
         // ORDERING: the pool lock orders this against every other transition out of QUEUED;
         // Acquire pairs with nothing else, Relaxed would do, but the cost is nil on x86.
-        self.0
+        self.state
             .compare_exchange(QUEUED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Marks a queued job as never going to run. Call under the pool lock.
-    pub(crate) fn drop_queued(&self) -> bool {
+    /// Marks a waiting job as never going to run, and says where it was. Call under the pool
+    /// lock.
+    pub(crate) fn drop_waiting(&self) -> Option<Place> {
         // ORDERING: as in `claim`.
-        self.0
-            .compare_exchange(QUEUED, DROPPED, Ordering::Acquire, Ordering::Relaxed)
+        let cas = |from| {
+            self.state
+                .compare_exchange(from, DROPPED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        };
+        if cas(QUEUED) {
+            Some(Place::Queue)
+        } else if cas(LANED) {
+            Some(Place::Lane)
+        } else {
+            None
+        }
+    }
+
+    /// Marks a job as waiting in its lane. Call under the pool lock, before the job is shared.
+    pub(crate) fn set_laned(&self) {
+        // ORDERING: under the pool lock.
+        self.state.store(LANED, Ordering::Relaxed);
+    }
+
+    /// LANED → QUEUED: the job's lane moves it into the pool's queue. Call under the pool lock.
+    pub(crate) fn unlane(&self) -> bool {
+        // ORDERING: under the pool lock.
+        self.state
+            .compare_exchange(LANED, QUEUED, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
+    }
+
+    /// Still queued or laned. Read under the pool lock.
+    pub(crate) fn is_waiting(&self) -> bool {
+        // ORDERING: read under the pool lock, which orders it.
+        matches!(self.state.load(Ordering::Relaxed), QUEUED | LANED)
     }
 
     pub(crate) fn is_queued(&self) -> bool {
         // ORDERING: read under the pool lock, which orders it.
-        self.0.load(Ordering::Relaxed) == QUEUED
+        self.state.load(Ordering::Relaxed) == QUEUED
     }
 
     fn cancel_requested(&self) -> bool {
         // ORDERING: a flag with no data behind it; Relaxed is enough, the job polls it.
-        self.0.load(Ordering::Relaxed) == RUNNING_CANCEL
+        self.state.load(Ordering::Relaxed) == RUNNING_CANCEL
+    }
+}
+
+/// A job's options that the pool reads: its name, start deadline and lane.
+pub(crate) struct Meta<S> {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) lane: Option<Arc<LaneQueue<S>>>,
+}
+
+impl<S> Default for Meta<S> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            deadline: None,
+            lane: None,
+        }
     }
 }
 
 /// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
 pub(crate) trait Control: Send + Sync {
     fn cancel(&self) -> CancelOutcome;
+    /// Dequeues the job if it has not started; never touches a running one.
+    fn cancel_if_waiting(&self) {}
     fn cancel_requested(&self) -> bool;
     /// RUNNING (or RUNNING_CANCEL) → FINISHED, just before the outcome is delivered.
     fn mark_finished(&self) {}
+    /// Identity of the job's lane (0: none).
+    fn lane_id(&self) -> usize {
+        0
+    }
+    /// See [`PoolLink::enter_wait`].
+    fn enter_wait(&self) -> bool {
+        false
+    }
+    fn leave_wait(&self) {}
+    fn callback_panicked(&self) {}
 }
 
 /// The operations a worker and the queue need, free of the closure's type.
 pub(crate) trait Task<S>: Send + Sync {
     fn state(&self) -> &JobState;
+    fn meta(&self) -> &Meta<S>;
     /// Runs a claimed job on the worker, catching a panic, and calls `finishing` between the
     /// job's end and the delivery of its outcome. Returns `true` if it panicked.
     fn run(self: Arc<Self>, state: &mut S, finishing: &dyn Fn()) -> bool;
@@ -155,22 +250,30 @@ pub(crate) trait Task<S>: Send + Sync {
 }
 
 /// One job: state, closure and sink in a single allocation.
-pub(crate) struct JobCell<J, D> {
+pub(crate) struct JobCell<S, J, D> {
     /// The job's place in the state machine above.
     state: JobState,
     /// The closure and the sink, taken exactly once by whoever wins the transition out of
     /// QUEUED. The lock is never contended: the state transition already picked the one taker.
     slot: Mutex<Option<(J, D)>>,
     /// The pool, for freeing the queue slot on cancel.
-    pool: Arc<dyn Dequeue>,
+    pool: Arc<dyn PoolLink<S>>,
+    meta: Meta<S>,
 }
 
-impl<J, D> JobCell<J, D> {
-    pub(crate) fn new(job: J, sink: D, pool: Arc<dyn Dequeue>) -> Self {
+impl<S, J, D> JobCell<S, J, D> {
+    pub(crate) fn new(
+        job: J,
+        sink: D,
+        pool: Arc<dyn PoolLink<S>>,
+        priority: Priority,
+        meta: Meta<S>,
+    ) -> Self {
         Self {
-            state: JobState(AtomicU8::new(QUEUED)),
+            state: JobState::new(priority),
             slot: Mutex::new(Some((job, sink))),
             pool,
+            meta,
         }
     }
 
@@ -182,7 +285,7 @@ impl<J, D> JobCell<J, D> {
     }
 }
 
-impl<J, D> Control for JobCell<J, D>
+impl<S: 'static, J, D> Control for JobCell<S, J, D>
 where
     J: Send,
     D: Deliver,
@@ -190,10 +293,9 @@ where
     fn cancel(&self) -> CancelOutcome {
         loop {
             // ORDERING: Acquire so that FINISHED, once seen, orders after the job's effects.
-            match self.state.0.load(Ordering::Acquire) {
-                QUEUED => {
-                    if self.pool.cancel_queued(&self.state) {
-                        self.discard_now(JobError::Cancelled);
+            match self.state.state.load(Ordering::Acquire) {
+                QUEUED | LANED => {
+                    if self.dequeue() {
                         return CancelOutcome::Dequeued;
                     }
                     // Claimed or dropped meanwhile: look again.
@@ -202,7 +304,7 @@ where
                     // ORDERING: Relaxed; the flag carries no data.
                     if self
                         .state
-                        .0
+                        .state
                         .compare_exchange(
                             RUNNING,
                             RUNNING_CANCEL,
@@ -220,27 +322,67 @@ where
         }
     }
 
+    fn cancel_if_waiting(&self) {
+        // ORDERING: a first look; `dequeue` decides under the pool lock.
+        if matches!(self.state.state.load(Ordering::Relaxed), QUEUED | LANED) {
+            self.dequeue();
+        }
+    }
+
     fn cancel_requested(&self) -> bool {
         self.state.cancel_requested()
     }
 
     fn mark_finished(&self) {
         // ORDERING: Release so a `cancel` that reads FINISHED also sees the job's effects.
-        self.state.0.store(FINISHED, Ordering::Release);
+        self.state.state.store(FINISHED, Ordering::Release);
+    }
+
+    fn lane_id(&self) -> usize {
+        self.meta
+            .lane
+            .as_ref()
+            .map_or(0, |l| Arc::as_ptr(l) as usize)
+    }
+
+    fn enter_wait(&self) -> bool {
+        self.pool.enter_wait()
+    }
+
+    fn callback_panicked(&self) {
+        self.pool.callback_panicked();
+    }
+
+    fn leave_wait(&self) {
+        self.pool.leave_wait();
     }
 }
 
-impl<J, D: Deliver> JobCell<J, D> {
+impl<S, J, D: Deliver> JobCell<S, J, D> {
+    /// Takes a waiting job out of the pool and resolves it `Cancelled`.
+    fn dequeue(&self) -> bool {
+        if self
+            .pool
+            .cancel_queued(&self.state, self.meta.lane.as_ref())
+        {
+            self.discard_now(JobError::Cancelled);
+            return true;
+        }
+        false
+    }
+
     fn discard_now(&self, err: JobError) {
         let taken = self.slot.lock().take();
         if let Some((job, sink)) = taken {
             drop_quietly(job);
-            sink.deliver(Err(err));
+            if sink.deliver(Err(err)) {
+                self.pool.callback_panicked();
+            }
         }
     }
 }
 
-impl<S, J, D> Task<S> for JobCell<J, D>
+impl<S, J, D> Task<S> for JobCell<S, J, D>
 where
     S: 'static,
     J: JobFn<S, D::Value>,
@@ -248,6 +390,10 @@ where
 {
     fn state(&self) -> &JobState {
         &self.state
+    }
+
+    fn meta(&self) -> &Meta<S> {
+        &self.meta
     }
 
     fn run(self: Arc<Self>, state: &mut S, finishing: &dyn Fn()) -> bool {
@@ -261,11 +407,15 @@ where
         let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
         let panicked = result.is_err();
         let outcome = result.map_err(|payload| JobError::Panicked(panic_message(payload)));
-        if let Some(this) = this {
+        if let Some(this) = &this {
             this.mark_finished();
         }
         finishing();
-        sink.deliver(outcome);
+        if sink.deliver(outcome)
+            && let Some(this) = &this
+        {
+            this.callback_panicked();
+        }
         panicked
     }
 
@@ -311,6 +461,11 @@ pub fn is_cancelled() -> bool {
             .as_ref()
             .is_some_and(|job| job.cancel_requested())
     })
+}
+
+/// Identity of the lane whose job this thread is running (0: none, or not in a job).
+pub(crate) fn current_lane() -> usize {
+    CURRENT.with(|c| c.borrow().as_ref().map_or(0, |job| job.lane_id()))
 }
 
 /// Turns a panic payload into its message, dropping the payload without letting its `Drop` unwind.

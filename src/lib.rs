@@ -83,26 +83,35 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod delivery;
 mod error;
 mod global;
 mod handle;
+mod inbox;
 mod job;
+mod lane;
+mod options;
 mod pool;
 mod queue;
 mod shared;
 mod spin;
 mod stats;
+mod submit;
 mod worker;
 
 pub use builder::PoolBuilder;
+pub use delivery::{Delivery, Ticket, ToCallback, ToHandle, ToInbox};
 pub use error::{
     BuildError, JobError, ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError,
 };
 pub use global::{global, run};
 pub use handle::{Handle, JobFuture};
+pub use inbox::{Drain, Inbox};
 pub use job::{CancelOutcome, Outcome, is_cancelled};
+pub use lane::{Lane, StateLane};
+pub use options::{JobBuilder, Priority};
 pub use pool::{Pool, StatePool};
-pub use stats::Stats;
+pub use stats::{RunningJob, Stats};
 
 // The README's examples compile and run as doctests.
 #[cfg(doctest)]

@@ -3,17 +3,18 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::builder::PoolBuilder;
+use crate::delivery::ToHandle;
 use crate::error::{ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::handle::Handle;
-use crate::job::{JobFn, Plain, Stateful};
-use crate::shared::{Prepared, Refusal, Shared, Wait};
-use crate::stats::Stats;
+use crate::job::{Plain, Stateful};
+use crate::lane::{Lane, StateLane};
+use crate::options::{JobBuilder, Opts};
+use crate::shared::{Refusal, Shared, Wait};
+use crate::stats::{RunningJob, Stats};
 
 /// A bounded pool of worker threads for blocking calls.
 ///
@@ -86,7 +87,7 @@ impl<S: 'static> Drop for Owner<S> {
     }
 }
 
-struct Core<S: 'static>(Arc<Owner<S>>);
+pub(crate) struct Core<S: 'static>(Arc<Owner<S>>);
 
 impl<S: 'static> Clone for Core<S> {
     fn clone(&self) -> Self {
@@ -95,33 +96,8 @@ impl<S: 'static> Clone for Core<S> {
 }
 
 impl<S: 'static> Core<S> {
-    fn shared(&self) -> &Arc<Shared<S>> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
         &self.0.shared
-    }
-
-    fn submit_with<J, T>(&self, job: J, wait: Wait) -> Result<Handle<T>, (J, Refusal)>
-    where
-        J: JobFn<S, T>,
-        T: Send + 'static,
-    {
-        let shared = self.shared();
-        shared
-            .submit(shared.prepare(job), wait)
-            .map_err(|(prepared, why)| (prepared.into_job(), why))
-    }
-
-    fn submit_async<J, T>(&self, job: J) -> SubmitAsync<S, J, T>
-    where
-        J: JobFn<S, T>,
-        T: Send + 'static,
-    {
-        let shared = self.shared().clone();
-        let prepared = shared.prepare(job);
-        SubmitAsync {
-            shared,
-            prepared: Some(prepared),
-            waiter: None,
-        }
     }
 
     fn shutdown_until(&self, now: bool, deadline: Option<Instant>) -> Result<(), ShutdownTimeout> {
@@ -129,7 +105,7 @@ impl<S: 'static> Core<S> {
     }
 }
 
-fn deadline_after(timeout: Duration) -> Option<Instant> {
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
     // Overflow means "no deadline": wait without limit.
     Instant::now().checked_add(timeout)
 }
@@ -138,19 +114,19 @@ fn no_limit(result: Result<(), ShutdownTimeout>) {
     debug_assert!(result.is_ok(), "a wait without deadline cannot time out");
 }
 
-fn submit_error<F>(why: Refusal, f: F) -> SubmitError<F> {
+pub(crate) fn submit_error<F>(why: Refusal, f: F) -> SubmitError<F> {
     debug_assert!(matches!(why, Refusal::ShutDown));
     SubmitError::ShutDown(f)
 }
 
-fn try_submit_error<F>(why: Refusal, f: F) -> TrySubmitError<F> {
+pub(crate) fn try_submit_error<F>(why: Refusal, f: F) -> TrySubmitError<F> {
     match why {
         Refusal::Full | Refusal::Timeout => TrySubmitError::Full(f),
         Refusal::ShutDown => TrySubmitError::ShutDown(f),
     }
 }
 
-fn timeout_error<F>(why: Refusal, f: F) -> SubmitTimeoutError<F> {
+pub(crate) fn timeout_error<F>(why: Refusal, f: F) -> SubmitTimeoutError<F> {
     match why {
         Refusal::Full | Refusal::Timeout => SubmitTimeoutError::Timeout(f),
         Refusal::ShutDown => SubmitTimeoutError::ShutDown(f),
@@ -216,7 +192,7 @@ impl Pool {
         T: Send + 'static,
     {
         self.core
-            .submit_with(Plain(f), Wait::Until(None))
+            .submit_job(Plain(f), Opts::default(), ToHandle, Wait::Until(None))
             .map_err(|(job, why)| submit_error(why, job.0))
     }
 
@@ -234,7 +210,7 @@ impl Pool {
         T: Send + 'static,
     {
         self.core
-            .submit_with(Plain(f), Wait::Never)
+            .submit_job(Plain(f), Opts::default(), ToHandle, Wait::Never)
             .map_err(|(job, why)| try_submit_error(why, job.0))
     }
 
@@ -257,7 +233,12 @@ impl Pool {
         T: Send + 'static,
     {
         self.core
-            .submit_with(Plain(f), Wait::Until(deadline_after(timeout)))
+            .submit_job(
+                Plain(f),
+                Opts::default(),
+                ToHandle,
+                Wait::Until(deadline_after(timeout)),
+            )
             .map_err(|(job, why)| timeout_error(why, job.0))
     }
 
@@ -276,7 +257,12 @@ impl Pool {
         T: Send + 'static,
     {
         self.core
-            .submit_with(Plain(f), Wait::Until(Some(deadline)))
+            .submit_job(
+                Plain(f),
+                Opts::default(),
+                ToHandle,
+                Wait::Until(Some(deadline)),
+            )
             .map_err(|(job, why)| timeout_error(why, job.0))
     }
 
@@ -309,7 +295,9 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        MapErr(self.core.submit_async(Plain(f)), |job: Plain<F>| job.0)
+        self.core
+            .submit_job_async(Plain(f), Opts::default(), ToHandle)
+            .map_refused(|job: Plain<F>| SubmitError::ShutDown(job.0))
     }
 
     /// Stops intake, lets the queued jobs run, and waits for every worker to exit.
@@ -368,6 +356,53 @@ impl Pool {
     pub fn stats(&self) -> Stats {
         self.core.shared().stats()
     }
+
+    /// A job with options — priority, start deadline, cancel-on-drop, a name, delivery to an
+    /// [`Inbox`](crate::Inbox) or a callback — submitted with any call of the submission
+    /// family. See [`JobBuilder`].
+    ///
+    /// # Examples
+    /// ```
+    /// use offthread::{Pool, Priority};
+    /// let pool = Pool::new();
+    /// let handle = pool.job(|| 1).priority(Priority::Interactive).try_submit()?;
+    /// assert_eq!(handle.wait(), Ok(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn job<F>(&self, f: F) -> JobBuilder<'_, Self, F> {
+        JobBuilder::new(self, f, None)
+    }
+
+    /// A new serial lane on this pool: jobs submitted through it run one at a time, in order,
+    /// on this pool's workers. See [`Lane`].
+    pub fn lane(&self) -> Lane {
+        Lane::new(self.clone())
+    }
+
+    /// The named jobs ([`JobBuilder::name`]) running now, with how long each has run. Jobs
+    /// without a name are not listed (see [`Stats::running`] for the count of all).
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::new();
+    /// let (release, gate) = std::sync::mpsc::channel::<()>();
+    /// let (started_tx, started) = std::sync::mpsc::channel();
+    /// let job = pool.job(move || { started_tx.send(()).unwrap(); gate.recv().ok() })
+    ///     .name("reindex")
+    ///     .submit()?;
+    /// started.recv()?;
+    /// assert_eq!(&*pool.running_jobs()[0].name, "reindex");
+    /// release.send(())?;
+    /// job.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn running_jobs(&self) -> Vec<RunningJob> {
+        self.core.shared().running_jobs()
+    }
+
+    pub(crate) fn core(&self) -> &Core<()> {
+        &self.core
+    }
 }
 
 impl Default for Pool {
@@ -401,7 +436,7 @@ impl<S: 'static> StatePool<S> {
         T: Send + 'static,
     {
         self.core
-            .submit_with(Stateful(f), Wait::Until(None))
+            .submit_job(Stateful(f), Opts::default(), ToHandle, Wait::Until(None))
             .map_err(|(job, why)| submit_error(why, job.0))
     }
 
@@ -415,7 +450,7 @@ impl<S: 'static> StatePool<S> {
         T: Send + 'static,
     {
         self.core
-            .submit_with(Stateful(f), Wait::Never)
+            .submit_job(Stateful(f), Opts::default(), ToHandle, Wait::Never)
             .map_err(|(job, why)| try_submit_error(why, job.0))
     }
 
@@ -433,7 +468,12 @@ impl<S: 'static> StatePool<S> {
         T: Send + 'static,
     {
         self.core
-            .submit_with(Stateful(f), Wait::Until(deadline_after(timeout)))
+            .submit_job(
+                Stateful(f),
+                Opts::default(),
+                ToHandle,
+                Wait::Until(deadline_after(timeout)),
+            )
             .map_err(|(job, why)| timeout_error(why, job.0))
     }
 
@@ -451,7 +491,12 @@ impl<S: 'static> StatePool<S> {
         T: Send + 'static,
     {
         self.core
-            .submit_with(Stateful(f), Wait::Until(Some(deadline)))
+            .submit_job(
+                Stateful(f),
+                Opts::default(),
+                ToHandle,
+                Wait::Until(Some(deadline)),
+            )
             .map_err(|(job, why)| timeout_error(why, job.0))
     }
 
@@ -467,9 +512,9 @@ impl<S: 'static> StatePool<S> {
         F: FnOnce(&mut S) -> T + Send + 'static,
         T: Send + 'static,
     {
-        MapErr(self.core.submit_async(Stateful(f)), |job: Stateful<F>| {
-            job.0
-        })
+        self.core
+            .submit_job_async(Stateful(f), Opts::default(), ToHandle)
+            .map_refused(|job: Stateful<F>| SubmitError::ShutDown(job.0))
     }
 
     /// Runs `f` once on the state of every worker running now, and returns one handle per
@@ -539,6 +584,26 @@ impl<S: 'static> StatePool<S> {
     pub fn stats(&self) -> Stats {
         self.core.shared().stats()
     }
+
+    /// A job with options, submitted with any call of the submission family; see
+    /// [`JobBuilder`] and [`Pool::job`].
+    pub fn job<F>(&self, f: F) -> JobBuilder<'_, Self, F> {
+        JobBuilder::new(self, f, None)
+    }
+
+    /// A new serial lane on this pool; see [`StateLane`].
+    pub fn lane(&self) -> StateLane<S> {
+        StateLane::new(self.clone())
+    }
+
+    /// The named jobs running now; see [`Pool::running_jobs`].
+    pub fn running_jobs(&self) -> Vec<RunningJob> {
+        self.core.shared().running_jobs()
+    }
+
+    pub(crate) fn core(&self) -> &Core<S> {
+        &self.core
+    }
 }
 
 impl<S: 'static> fmt::Debug for StatePool<S> {
@@ -546,68 +611,5 @@ impl<S: 'static> fmt::Debug for StatePool<S> {
         f.debug_struct("StatePool")
             .field("stats", &self.stats())
             .finish()
-    }
-}
-
-/// The future behind `submit_async`: tries to queue on each poll, else registers its waker.
-struct SubmitAsync<S: 'static, J, T> {
-    shared: Arc<Shared<S>>,
-    /// The job, wrapped once; `None` after the future resolved.
-    prepared: Option<Prepared<J, T>>,
-    /// Our registration among the pool's async waiters, if any.
-    waiter: Option<u64>,
-}
-
-// The job is never pinned in place: it moves in and out of an `Option` by value.
-impl<S: 'static, J, T> Unpin for SubmitAsync<S, J, T> {}
-
-impl<S: 'static, J, T> Future for SubmitAsync<S, J, T>
-where
-    J: JobFn<S, T>,
-    T: Send + 'static,
-{
-    type Output = Result<Handle<T>, J>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Some(prepared) = this.prepared.take() else {
-            panic!("submit_async future polled after it resolved");
-        };
-        match this
-            .shared
-            .poll_submit(prepared, &mut this.waiter, cx.waker())
-        {
-            Ok(handle) => Poll::Ready(Ok(handle)),
-            Err((prepared, Some(_shut_down))) => Poll::Ready(Err(prepared.into_job())),
-            Err((prepared, None)) => {
-                this.prepared = Some(prepared);
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<S: 'static, J, T> Drop for SubmitAsync<S, J, T> {
-    fn drop(&mut self) {
-        self.shared.forget_waiter(&mut self.waiter);
-    }
-}
-
-/// Maps the wrapped job of a refused `submit_async` back to the caller's closure.
-struct MapErr<Fut, U>(Fut, U);
-
-impl<Fut, U> Unpin for MapErr<Fut, U> where Fut: Unpin {}
-
-impl<Fut, U, J, F, H> Future for MapErr<Fut, U>
-where
-    Fut: Future<Output = Result<H, J>> + Unpin,
-    U: Fn(J) -> F + Unpin,
-{
-    type Output = Result<H, SubmitError<F>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|r| r.map_err(|job| SubmitError::ShutDown((self.1)(job))))
     }
 }

@@ -1,4 +1,5 @@
-//! The bounded FIFO behind a pool. It lives inside the pool's lock; it never blocks by itself.
+//! The bounded queue behind a pool: one FIFO per priority class. It lives inside the pool's
+//! lock; it never blocks by itself.
 //!
 //! A cancelled job cannot be unlinked from the middle of a `VecDeque` cheaply, so it stays as a
 //! *tombstone*: it no longer counts against the capacity (`live` drops at once) and it is skipped
@@ -10,27 +11,57 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::job::Task;
+use crate::options::Priority;
 
 /// Sweep only past this many tombstones, so a few cancels never trigger an O(n) pass.
 const SWEEP_MIN: usize = 32;
 
-pub(crate) struct Queue<S> {
+/// After this many higher-priority starts while a lower class waited, that class goes next.
+pub(crate) const AGING: u32 = 16;
+
+const INTERACTIVE: usize = 0;
+const NORMAL: usize = 1;
+const BACKGROUND: usize = 2;
+
+/// One priority class: a FIFO with its own tombstone accounting.
+struct Class<S> {
     /// Jobs in submission order, tombstones included.
     items: VecDeque<Arc<dyn Task<S>>>,
-    /// Jobs in `items` that are still `QUEUED`: the number that counts against the capacity.
+    /// Jobs in `items` that are still `QUEUED`.
     live: usize,
-    /// Jobs in `items` that were dropped (cancelled) while queued.
+    /// Jobs in `items` that were dropped (cancelled, expired) while queued.
     tombstones: usize,
+}
+
+impl<S: 'static> Class<S> {
+    fn new() -> Self {
+        Self {
+            items: VecDeque::new(),
+            live: 0,
+            tombstones: 0,
+        }
+    }
+}
+
+pub(crate) struct Queue<S> {
+    /// By `Priority::index`.
+    classes: [Class<S>; 3],
+    /// Live jobs over all classes: the number that counts against the capacity.
+    live: usize,
+    /// Per class: higher-priority starts since this class last started a job while it had
+    /// jobs waiting (see `AGING`).
+    passed: [u32; 3],
 }
 
 impl<S: 'static> Queue<S> {
     pub(crate) fn new() -> Self {
         Self {
-            items: VecDeque::new(),
+            classes: [Class::new(), Class::new(), Class::new()],
             live: 0,
-            tombstones: 0,
+            passed: [0; 3],
         }
     }
 
@@ -39,43 +70,110 @@ impl<S: 'static> Queue<S> {
         self.live
     }
 
+    /// Queued jobs a worker may start now: all but the background jobs beyond `bg_room`.
+    pub(crate) fn startable(&self, bg_room: usize) -> usize {
+        let c = &self.classes;
+        c[INTERACTIVE].live + c[NORMAL].live + c[BACKGROUND].live.min(bg_room)
+    }
+
     pub(crate) fn push(&mut self, task: Arc<dyn Task<S>>) {
-        self.items.push_back(task);
+        let i = task.state().priority.index();
+        let class = &mut self.classes[i];
+        if class.live == 0 {
+            self.passed[i] = 0;
+        }
+        class.items.push_back(task);
+        class.live += 1;
         self.live += 1;
     }
 
-    /// Pops the oldest queued job and claims it (QUEUED → RUNNING), skipping tombstones.
-    pub(crate) fn pop_claim(&mut self) -> Option<Arc<dyn Task<S>>> {
-        while let Some(task) = self.items.pop_front() {
-            if task.state().claim() {
-                self.live -= 1;
-                return Some(task);
-            }
-            self.tombstones -= 1;
+    /// The class to serve next (see `Priority` for the rule), among those with live jobs;
+    /// background only if `bg_ok`.
+    fn pick(&self, bg_ok: bool) -> Option<usize> {
+        let has = |i: usize| self.classes[i].live > 0 && (i != BACKGROUND || bg_ok);
+        if has(NORMAL) && self.passed[NORMAL] >= AGING {
+            return Some(NORMAL);
         }
-        None
+        if has(BACKGROUND) && self.passed[BACKGROUND] >= AGING {
+            return Some(BACKGROUND);
+        }
+        (INTERACTIVE..=BACKGROUND).find(|&i| has(i))
     }
 
-    /// Records that one queued job was dropped in place (its state already flipped).
-    pub(crate) fn note_dropped(&mut self) {
+    /// Pops the next job to run and claims it (QUEUED → RUNNING), skipping tombstones. Jobs
+    /// whose start deadline has passed are flipped to `DROPPED` and pushed to `expired` (the
+    /// caller counts and resolves them). Background jobs are taken only if `bg_ok`.
+    pub(crate) fn pop_claim(
+        &mut self,
+        bg_ok: bool,
+        expired: &mut Vec<Arc<dyn Task<S>>>,
+    ) -> Option<Arc<dyn Task<S>>> {
+        let mut now = None;
+        loop {
+            let i = self.pick(bg_ok)?;
+            let class = &mut self.classes[i];
+            let task = class.items.pop_front()?;
+            if !task.state().is_queued() {
+                class.tombstones -= 1;
+                continue;
+            }
+            class.live -= 1;
+            self.live -= 1;
+            if class.live == 0 {
+                // Only tombstones are left behind it: free them now.
+                class.items.clear();
+                class.tombstones = 0;
+            }
+            if let Some(deadline) = task.meta().deadline
+                && *now.get_or_insert_with(Instant::now) >= deadline
+                && task.state().drop_waiting().is_some()
+            {
+                expired.push(task);
+                continue;
+            }
+            let claimed = task.state().claim();
+            debug_assert!(claimed, "a queued job is claimed under the pool lock");
+            for lower in i + 1..=BACKGROUND {
+                if self.classes[lower].live > 0 {
+                    self.passed[lower] = self.passed[lower].saturating_add(1);
+                }
+            }
+            self.passed[i] = 0;
+            return Some(task);
+        }
+    }
+
+    /// Records that one queued job of `priority` was dropped in place (its state already
+    /// flipped).
+    pub(crate) fn note_dropped(&mut self, priority: Priority) {
+        let class = &mut self.classes[priority.index()];
+        class.live -= 1;
+        class.tombstones += 1;
         self.live -= 1;
-        self.tombstones += 1;
-        if self.tombstones >= SWEEP_MIN && self.tombstones > self.live {
-            self.items.retain(|task| task.state().is_queued());
-            self.tombstones = 0;
+        if class.live == 0 {
+            class.items.clear();
+            class.tombstones = 0;
+        } else if class.tombstones >= SWEEP_MIN && class.tombstones > class.live {
+            class.items.retain(|task| task.state().is_queued());
+            class.tombstones = 0;
         }
     }
 
     /// Takes every queued job out, flipping each to `DROPPED`; the caller resolves them outside
     /// the lock.
     pub(crate) fn drain_dropped(&mut self) -> Vec<Arc<dyn Task<S>>> {
-        let drained: Vec<_> = self
-            .items
-            .drain(..)
-            .filter(|task| task.state().drop_queued())
-            .collect();
+        let mut drained = Vec::with_capacity(self.live);
+        for class in &mut self.classes {
+            drained.extend(
+                class
+                    .items
+                    .drain(..)
+                    .filter(|task| task.state().drop_waiting().is_some()),
+            );
+            class.live = 0;
+            class.tombstones = 0;
+        }
         self.live = 0;
-        self.tombstones = 0;
         drained
     }
 }
@@ -83,19 +181,94 @@ impl<S: 'static> Queue<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{Dequeue, JobCell, JobState, Plain};
+    use crate::job::{JobCell, JobState, Meta, Plain, PoolLink};
+    use crate::lane::LaneQueue;
 
     /// A pool stand-in that flips the state, as the real one does under its lock.
     struct NoPool;
-    impl Dequeue for NoPool {
-        fn cancel_queued(&self, job: &JobState) -> bool {
-            job.drop_queued()
+    impl PoolLink<()> for NoPool {
+        fn cancel_queued(&self, job: &JobState, _: Option<&Arc<LaneQueue<()>>>) -> bool {
+            job.drop_waiting().is_some()
         }
+        fn callback_panicked(&self) {}
+        fn enter_wait(&self) -> bool {
+            false
+        }
+        fn leave_wait(&self) {}
+    }
+
+    fn job_with(priority: Priority, deadline: Option<Instant>) -> Arc<dyn Task<()>> {
+        let (tx, _rx) = oneshot::channel::<crate::Outcome<()>>();
+        let meta = Meta {
+            deadline,
+            ..Meta::default()
+        };
+        Arc::new(JobCell::new(
+            Plain(|| ()),
+            tx,
+            Arc::new(NoPool),
+            priority,
+            meta,
+        ))
     }
 
     fn job() -> Arc<dyn Task<()>> {
-        let (tx, _rx) = oneshot::channel::<crate::Outcome<()>>();
-        Arc::new(JobCell::new(Plain(|| ()), tx, Arc::new(NoPool)))
+        job_with(Priority::Normal, None)
+    }
+
+    fn pop(q: &mut Queue<()>, bg_ok: bool) -> Option<Arc<dyn Task<()>>> {
+        q.pop_claim(bg_ok, &mut Vec::new())
+    }
+
+    #[test]
+    fn higher_priorities_go_first_and_aging_bounds_the_wait() {
+        let mut q = Queue::new();
+        let bg = job_with(Priority::Background, None);
+        let normal = job_with(Priority::Normal, None);
+        q.push(bg.clone());
+        q.push(normal.clone());
+        let interactive: Vec<_> = (0..40)
+            .map(|_| job_with(Priority::Interactive, None))
+            .collect();
+        for t in &interactive {
+            q.push(t.clone());
+        }
+        let mut order = Vec::new();
+        while let Some(t) = pop(&mut q, true) {
+            order.push(t.state().priority);
+        }
+        // The normal job gets its turn after AGING interactive starts, the background job
+        // after AGING starts of higher classes.
+        let at = |p| order.iter().position(|&x| x == p).unwrap();
+        assert_eq!(at(Priority::Normal), AGING as usize);
+        assert_eq!(at(Priority::Background), AGING as usize + 1);
+        assert_eq!(order.len(), 42);
+    }
+
+    #[test]
+    fn background_waits_while_not_allowed() {
+        let mut q = Queue::new();
+        q.push(job_with(Priority::Background, None));
+        assert_eq!(q.startable(0), 0);
+        assert!(pop(&mut q, false).is_none());
+        assert_eq!(q.len(), 1);
+        assert!(pop(&mut q, true).is_some());
+    }
+
+    #[test]
+    fn expired_jobs_are_returned_never_claimed() {
+        let mut q = Queue::new();
+        let late = job_with(Priority::Normal, Some(Instant::now()));
+        let fine = job();
+        q.push(late.clone());
+        q.push(fine.clone());
+        let mut expired = Vec::new();
+        let got = q.pop_claim(true, &mut expired).unwrap();
+        assert!(Arc::ptr_eq(&got, &fine));
+        assert_eq!(expired.len(), 1);
+        assert!(Arc::ptr_eq(&expired[0], &late));
+        assert!(!late.state().is_waiting());
+        assert_eq!(q.len(), 0);
     }
 
     #[test]
@@ -106,19 +279,16 @@ mod tests {
         for _ in 0..10_000 {
             let t = job();
             q.push(t.clone());
-            assert!(t.state().drop_queued());
-            q.note_dropped();
+            assert!(t.state().drop_waiting().is_some());
+            q.note_dropped(Priority::Normal);
             assert_eq!(q.len(), 1, "a dropped job frees its slot at once");
-            assert!(
-                q.items.len() <= 2 * SWEEP_MIN + 2,
-                "{} items held",
-                q.items.len()
-            );
+            let held = q.classes[NORMAL].items.len();
+            assert!(held <= 2 * SWEEP_MIN + 2, "{held} items held");
         }
-        let popped = q.pop_claim().expect("the live job is still there");
+        let popped = pop(&mut q, true).expect("the live job is still there");
         assert!(Arc::ptr_eq(&popped, &keep));
-        assert!(q.pop_claim().is_none());
-        assert_eq!((q.len(), q.tombstones), (0, 0));
+        assert!(pop(&mut q, true).is_none());
+        assert_eq!((q.len(), q.classes[NORMAL].tombstones), (0, 0));
     }
 
     #[test]
@@ -127,8 +297,8 @@ mod tests {
         let (a, b) = (job(), job());
         q.push(a.clone());
         q.push(b.clone());
-        assert!(a.state().drop_queued());
-        q.note_dropped();
+        assert!(a.state().drop_waiting().is_some());
+        q.note_dropped(Priority::Normal);
         let drained = q.drain_dropped();
         assert_eq!(drained.len(), 1);
         assert!(Arc::ptr_eq(&drained[0], &b));

@@ -1,19 +1,26 @@
 //! The state every clone of a pool and every worker share: one lock over the queue and the
 //! counts, three condvars, and the submission and shutdown logic.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::delivery::JobRef;
 use crate::error::{JobError, ShutdownTimeout};
 use crate::handle::Handle;
-use crate::job::{Dequeue, JobCell, JobFn, JobState, Outcome, Stateful, Task};
+use crate::job::{
+    Deliver, JobCell, JobFn, JobState, Meta, Outcome, Place, PoolLink, Stateful, Task,
+};
+use crate::lane::LaneQueue;
+use crate::options::{Opts, Priority};
 use crate::queue::Queue;
 use crate::spin::Backoff;
+use crate::stats::RunningJob;
 use crate::stats::{Counts, Stats};
 use crate::worker;
 
@@ -41,7 +48,13 @@ pub(crate) type PrivateQueue<S> = (usize, VecDeque<Arc<dyn Task<S>>>);
 
 /// A refused submission: the prepared job back, and why (`None`: not yet, the waker is
 /// registered).
-pub(crate) type Pending<J, T> = (Prepared<J, T>, Option<Refusal>);
+pub(crate) type Pending<S, J, D> = (Prepared<S, J, D>, Option<Refusal>);
+
+/// A queued job's cell.
+pub(crate) type Queued<S, J, D> = Arc<JobCell<S, J, D>>;
+
+/// A refused submission: the prepared job back, and why.
+pub(crate) type Refused<S, J, D> = (Prepared<S, J, D>, Refusal);
 
 /// A hook run on a worker thread (start or stop).
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
@@ -58,6 +71,8 @@ pub(crate) struct Config<S> {
     pub(crate) eager_workers: usize,
     pub(crate) keep_alive: Duration,
     pub(crate) queue_capacity: usize,
+    /// The most workers that may run background jobs at once.
+    pub(crate) background_workers: usize,
     pub(crate) thread_name: String,
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_start: Option<Hook>,
@@ -67,8 +82,22 @@ pub(crate) struct Config<S> {
 
 /// Everything under the pool's one lock.
 pub(crate) struct State<S> {
-    /// The shared FIFO.
+    /// The shared queue (one FIFO per priority).
     pub(crate) queue: Queue<S>,
+    /// Lane jobs waiting behind their lane's head (not in `queue`); they count against the
+    /// capacity.
+    pub(crate) lane_waiting: usize,
+    /// Start deadlines of waiting jobs, earliest first; the monitor expires them on time.
+    pub(crate) timers: BinaryHeap<Timer<S>>,
+    /// `shutdown_now` ran: a lane that advances drops its remaining jobs instead.
+    pub(crate) aborted: bool,
+    /// Background jobs running now.
+    pub(crate) bg_running: usize,
+    /// Workers blocked in a nested wait (a job waiting on a job of its own pool). Each one
+    /// raises the worker limit by one while it waits, so the job waited on finds a worker.
+    pub(crate) blocked: usize,
+    /// Named jobs running now: (worker id, name, start).
+    pub(crate) named: Vec<(usize, Arc<str>, Instant)>,
     /// Per-worker queues for `broadcast`, by worker id. They bypass the capacity (one entry per
     /// worker per call).
     pub(crate) private: Vec<PrivateQueue<S>>,
@@ -109,9 +138,72 @@ pub(crate) struct State<S> {
 }
 
 impl<S: 'static> State<S> {
-    /// Jobs accepted and not yet taken: the shared queue plus the private (broadcast) ones.
+    /// Jobs accepted and not yet taken: the shared queue, the lanes and the private
+    /// (broadcast) queues.
     pub(crate) fn queued(&self) -> usize {
-        self.queue.len() + self.private_len
+        self.queue.len() + self.lane_waiting + self.private_len
+    }
+
+    /// Jobs that count against `queue_capacity`.
+    fn held(&self) -> usize {
+        self.queue.len() + self.lane_waiting
+    }
+}
+
+/// A waiting job's start deadline, ordered so that `BinaryHeap` pops the earliest first.
+pub(crate) struct Timer<S> {
+    at: Instant,
+    task: Arc<dyn Task<S>>,
+}
+
+impl<S> PartialEq for Timer<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+impl<S> Eq for Timer<S> {}
+impl<S> PartialOrd for Timer<S> {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl<S> Ord for Timer<S> {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        other.at.cmp(&self.at) // reversed: the earliest deadline is the heap's top
+    }
+}
+
+/// Work found under the lock that must run after it is released: wakers to wake, workers to
+/// start (already reserved), jobs to resolve (their closure's `Drop` and their sink are user
+/// code).
+pub(crate) struct After<S> {
+    pub(crate) wakers: Vec<(u64, Waker)>,
+    pub(crate) start: usize,
+    pub(crate) discard: Vec<(Arc<dyn Task<S>>, JobError)>,
+}
+
+impl<S: 'static> After<S> {
+    pub(crate) fn new() -> Self {
+        Self {
+            wakers: Vec::new(),
+            start: 0,
+            discard: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wakers.is_empty() && self.start == 0 && self.discard.is_empty()
+    }
+
+    /// Does the work. Call without the pool lock.
+    pub(crate) fn run(self, shared: &Shared<S>) {
+        wake_all(self.wakers);
+        for _ in 0..self.start {
+            shared.start_reserved_worker();
+        }
+        for (task, err) in self.discard {
+            task.discard(err);
+        }
     }
 }
 
@@ -134,6 +226,10 @@ pub(crate) struct Shared<S> {
     /// closes the window where a caller, woken by its result, submits the next job before the
     /// worker that served it is back.
     pub(crate) finishing: Padded<AtomicUsize>,
+    /// Panics caught in completion callbacks and inbox wake hooks.
+    pub(crate) callback_panics: AtomicU64,
+    /// This pool, for starting workers from `&self` paths.
+    me: Weak<Self>,
     pub(crate) config: Config<S>,
 }
 
@@ -151,14 +247,13 @@ pub(crate) enum Refusal {
     ShutDown,
 }
 
-/// A job ready to be queued: its cell and the receiving end of its handle.
-pub(crate) struct Prepared<J, T> {
-    cell: Arc<JobCell<J, oneshot::Sender<Outcome<T>>>>,
-    rx: oneshot::Receiver<Outcome<T>>,
+/// A job ready to be queued: its cell, not yet shared.
+pub(crate) struct Prepared<S, J, D> {
+    cell: Arc<JobCell<S, J, D>>,
 }
 
-impl<J, T> Prepared<J, T> {
-    /// Takes the job back out of a refused submission.
+impl<S, J, D> Prepared<S, J, D> {
+    /// Takes the job back out of a refused submission (its sink is dropped).
     pub(crate) fn into_job(self) -> J {
         match Arc::try_unwrap(self.cell) {
             Ok(cell) => cell.into_parts().0,
@@ -168,10 +263,16 @@ impl<J, T> Prepared<J, T> {
 }
 
 impl<S: 'static> Shared<S> {
-    pub(crate) fn new(config: Config<S>) -> Self {
-        Self {
+    pub(crate) fn new(config: Config<S>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             state: Mutex::new(State {
                 queue: Queue::new(),
+                lane_waiting: 0,
+                timers: BinaryHeap::new(),
+                aborted: false,
+                bg_running: 0,
+                blocked: 0,
+                named: Vec::new(),
                 private: Vec::new(),
                 private_len: 0,
                 closed: false,
@@ -197,33 +298,43 @@ impl<S: 'static> Shared<S> {
             monitor: Condvar::new(),
             queued_hint: Padded(AtomicUsize::new(0)),
             finishing: Padded(AtomicUsize::new(0)),
+            callback_panics: AtomicU64::new(0),
+            me: me.clone(),
             config,
-        }
+        })
     }
 
     /// Wraps a job in its cell. Done outside the lock: allocation is the slow part.
-    pub(crate) fn prepare<J, T>(self: &Arc<Self>, job: J) -> Prepared<J, T>
+    pub(crate) fn prepare<J, D>(
+        self: &Arc<Self>,
+        job: J,
+        sink: D,
+        opts: Opts<S>,
+    ) -> Prepared<S, J, D>
     where
-        J: JobFn<S, T>,
-        T: Send + 'static,
+        J: JobFn<S, D::Value>,
+        D: Deliver,
     {
-        let (tx, rx) = oneshot::channel();
-        let pool: Arc<dyn Dequeue> = self.clone();
+        let pool: Arc<dyn PoolLink<S>> = self.clone();
+        let meta = Meta {
+            name: opts.name,
+            deadline: opts.deadline,
+            lane: opts.lane,
+        };
         Prepared {
-            cell: Arc::new(JobCell::new(job, tx, pool)),
-            rx,
+            cell: Arc::new(JobCell::new(job, sink, pool, opts.priority, meta)),
         }
     }
 
     /// Queues a prepared job, waiting for room as `wait` allows.
-    pub(crate) fn submit<J, T>(
-        self: &Arc<Self>,
-        prepared: Prepared<J, T>,
+    pub(crate) fn submit<J, D>(
+        &self,
+        prepared: Prepared<S, J, D>,
         wait: Wait,
-    ) -> Result<Handle<T>, (Prepared<J, T>, Refusal)>
+    ) -> Result<Queued<S, J, D>, Refused<S, J, D>>
     where
-        J: JobFn<S, T>,
-        T: Send + 'static,
+        J: JobFn<S, D::Value>,
+        D: Deliver,
     {
         let mut st = self.state.lock();
         let mut spun = false;
@@ -232,7 +343,7 @@ impl<S: 'static> Shared<S> {
                 st.counts.rejected += 1;
                 return Err((prepared, Refusal::ShutDown));
             }
-            if st.queue.len() < self.config.queue_capacity {
+            if st.held() < self.config.queue_capacity {
                 break;
             }
             let deadline = match wait {
@@ -258,7 +369,7 @@ impl<S: 'static> Shared<S> {
                     // Room is checked before the clock: a waiter notified at its deadline
                     // still takes the slot it was woken for.
                     let timed_out = self.room.wait_until(&mut st, deadline).timed_out();
-                    if timed_out && !st.closed && st.queue.len() >= self.config.queue_capacity {
+                    if timed_out && !st.closed && st.held() >= self.config.queue_capacity {
                         st.room_waiters -= 1;
                         st.counts.rejected += 1;
                         return Err((prepared, Refusal::Timeout));
@@ -268,6 +379,14 @@ impl<S: 'static> Shared<S> {
             st.room_waiters -= 1;
         }
         Ok(self.enqueue(st, prepared))
+    }
+
+    /// Counts a submission refused before it reached the queue (its inbox was full), and says
+    /// why: `ShutDown` wins over `why` if intake is closed.
+    pub(crate) fn refuse(&self, why: Refusal) -> Refusal {
+        let mut st = self.state.lock();
+        st.counts.rejected += 1;
+        if st.closed { Refusal::ShutDown } else { why }
     }
 
     /// Spins (lock released) until the queue hint shows room or the backoff runs out. The
@@ -287,15 +406,15 @@ impl<S: 'static> Shared<S> {
     }
 
     /// Queues a prepared job if there is room now, else registers `waker` under `waiter`.
-    pub(crate) fn poll_submit<J, T>(
-        self: &Arc<Self>,
-        prepared: Prepared<J, T>,
+    pub(crate) fn poll_submit<J, D>(
+        &self,
+        prepared: Prepared<S, J, D>,
         waiter: &mut Option<u64>,
         waker: &Waker,
-    ) -> Result<Handle<T>, Pending<J, T>>
+    ) -> Result<Queued<S, J, D>, Pending<S, J, D>>
     where
-        J: JobFn<S, T>,
-        T: Send + 'static,
+        J: JobFn<S, D::Value>,
+        D: Deliver,
     {
         let mut st = self.state.lock();
         if st.closed {
@@ -303,7 +422,7 @@ impl<S: 'static> Shared<S> {
             st.counts.rejected += 1;
             return Err((prepared, Some(Refusal::ShutDown)));
         }
-        if st.queue.len() < self.config.queue_capacity {
+        if st.held() < self.config.queue_capacity {
             remove_waiter(&mut st, waiter);
             return Ok(self.enqueue(st, prepared));
         }
@@ -326,31 +445,60 @@ impl<S: 'static> Shared<S> {
         }
     }
 
-    /// Pushes a job (room already checked), then wakes or starts a worker for it.
-    fn enqueue<J, T>(
-        self: &Arc<Self>,
+    /// Pushes a job (room already checked) into the queue, or behind its lane's running job,
+    /// then wakes or starts a worker for it.
+    fn enqueue<J, D>(
+        &self,
         mut st: MutexGuard<'_, State<S>>,
-        prepared: Prepared<J, T>,
-    ) -> Handle<T>
+        prepared: Prepared<S, J, D>,
+    ) -> Arc<JobCell<S, J, D>>
     where
-        J: JobFn<S, T>,
-        T: Send + 'static,
+        J: JobFn<S, D::Value>,
+        D: Deliver,
     {
-        let Prepared { cell, rx } = prepared;
-        st.queue.push(cell.clone());
+        let cell = prepared.cell;
+        let task: Arc<dyn Task<S>> = cell.clone();
         st.counts.submitted += 1;
+        if let Some(deadline) = task.meta().deadline {
+            self.add_timer(&mut st, deadline, task.clone());
+        }
+        if let Some(lane) = task.meta().lane.clone() {
+            let mut jobs = lane.jobs.lock();
+            if jobs.busy {
+                task.state().set_laned();
+                jobs.waiting.push_back(task);
+                st.lane_waiting += 1;
+                return cell;
+            }
+            jobs.busy = true;
+        }
+        let priority = task.state().priority;
+        st.queue.push(task);
         self.publish_len(&st);
-        let grow = self.wake_or_grow(&mut st);
+        let grow = self.wake_or_grow(&mut st, priority);
         drop(st);
         if grow {
             self.start_reserved_worker();
         }
-        Handle::new(rx, cell)
+        cell
+    }
+
+    /// Records a waiting job's start deadline; tells the monitor if it is the new earliest.
+    fn add_timer(&self, st: &mut State<S>, at: Instant, task: Arc<dyn Task<S>>) {
+        // Cancelled jobs leave their timers behind; sweep them once they dominate.
+        if st.timers.len() >= 64 && st.timers.len() > 2 * st.queued() {
+            st.timers.retain(|t| t.task.state().is_waiting());
+        }
+        let earliest = st.timers.peek().is_none_or(|t| at < t.at);
+        st.timers.push(Timer { at, task });
+        if earliest {
+            self.monitor.notify_one();
+        }
     }
 
     /// Makes sure some worker will take the job just queued. Returns `true` if the caller must
     /// start a worker (a slot was reserved for it in `workers`).
-    fn wake_or_grow(&self, st: &mut State<S>) -> bool {
+    fn wake_or_grow(&self, st: &mut State<S>, priority: Priority) -> bool {
         if !self.unserved(st) {
             return false;
         }
@@ -365,8 +513,9 @@ impl<S: 'static> Shared<S> {
         }
         // Past the CPU count, a submit never starts a thread itself: it arms the monitor,
         // which starts one if the pool stays stalled (every worker busy, no job finishing) for
-        // `STALL_TIME`. Started workers then chain further growth (`grow_on_start`).
-        if st.workers >= self.config.eager_workers {
+        // `STALL_TIME`. Started workers then chain further growth (`grow_on_start`). An
+        // interactive job is the exception: someone waits on it now.
+        if st.workers >= self.config.eager_workers && priority != Priority::Interactive {
             self.arm_monitor(st);
             return false;
         }
@@ -377,7 +526,7 @@ impl<S: 'static> Shared<S> {
     /// worker to take them: a submitter, or a worker that has just taken a job (the last
     /// submit may have come while idle workers were still being woken, one at a time).
     fn arm_monitor(&self, st: &mut State<S>) {
-        if !st.monitor_armed && st.workers < self.config.max_workers {
+        if !st.monitor_armed && st.workers < self.max_workers(st) {
             st.monitor_armed = true;
             self.monitor.notify_one();
         }
@@ -414,15 +563,31 @@ impl<S: 'static> Shared<S> {
         st.spinning + st.wakeups + st.starting + self.finishing.load(Ordering::SeqCst)
     }
 
-    /// `true` if more jobs wait than there are workers on their way to take them.
+    /// `true` if more jobs wait, that a worker could start now, than there are workers on
+    /// their way to take them.
     fn unserved(&self, st: &State<S>) -> bool {
-        st.queued() > self.coming(st)
+        self.startable(st) > self.coming(st)
     }
 
-    /// Counts a new worker in, if `max_workers` allows. Returns `true` if the caller must start
-    /// it (with `start_reserved_worker`, outside the lock).
+    /// Waiting jobs a worker may start now: background jobs beyond the background limit wait.
+    pub(crate) fn startable(&self, st: &State<S>) -> usize {
+        st.queue.startable(self.bg_room(st)) + st.private_len
+    }
+
+    /// How many more background jobs may start now.
+    pub(crate) fn bg_room(&self, st: &State<S>) -> usize {
+        self.config.background_workers.saturating_sub(st.bg_running)
+    }
+
+    /// The worker limit now: `max_workers`, plus one per worker blocked in a nested wait.
+    fn max_workers(&self, st: &State<S>) -> usize {
+        self.config.max_workers + st.blocked
+    }
+
+    /// Counts a new worker in, if the worker limit allows. Returns `true` if the caller must
+    /// start it (with `start_reserved_worker`, outside the lock).
     fn reserve_worker(&self, st: &mut State<S>) -> bool {
-        if st.closed || st.workers >= self.config.max_workers {
+        if st.closed || st.workers >= self.max_workers(st) {
             return false;
         }
         st.workers += 1;
@@ -445,40 +610,180 @@ impl<S: 'static> Shared<S> {
         self.unserved(st) && st.counts.finished() == st.finished_at_mark && self.reserve_worker(st)
     }
 
-    /// The monitor thread: parked while the pool is healthy; armed (`arm_monitor`) when jobs wait
-    /// and no worker is idle, it then looks every `STALL_TIME` and starts a worker if no job
-    /// finished meanwhile and a backlog waits. It guarantees that queued jobs never wait
-    /// forever behind stuck workers while `max_workers` allows more, even if no further submit
-    /// comes; it costs nothing while disarmed.
-    pub(crate) fn monitor(self: &Arc<Self>) {
+    /// The monitor thread. Two duties:
+    /// - **Stalls.** Parked while the pool is healthy; armed (`arm_monitor`) when jobs wait and
+    ///   no worker is idle, it then looks every `STALL_TIME` and starts a worker if no job
+    ///   finished meanwhile and a backlog waits. It guarantees that queued jobs never wait
+    ///   forever behind stuck workers while the worker limit allows more, even if no further
+    ///   submit comes; it costs nothing while disarmed.
+    /// - **Start deadlines.** It sleeps until the earliest deadline of a waiting job and
+    ///   expires every job whose deadline has passed, so `Expired` arrives on time even when
+    ///   no worker looks at the queue.
+    pub(crate) fn monitor(&self) {
         let mut st = self.state.lock();
-        loop {
+        // While armed: when to look next, and the finished count when the window began.
+        let mut window: Option<(Instant, u64)> = None;
+        'watch: loop {
             if st.closed {
-                break;
+                break 'watch;
             }
-            if !st.monitor_armed || st.queued() == 0 || st.workers >= self.config.max_workers {
-                st.monitor_armed = false;
-                self.monitor.wait(&mut st);
-                continue;
-            }
-            let seen = st.counts.finished();
-            self.monitor.wait_for(&mut st, STALL_TIME);
-            let stuck = st.counts.finished() == seen && st.starting == 0 && st.idle == 0;
-            if !st.closed && stuck && self.unserved(&st) && self.reserve_worker(&mut st) {
+            let now = Instant::now();
+            let mut after = After::new();
+            self.expire_due(&mut st, now, &mut after);
+            if !after.is_empty() {
                 drop(st);
-                self.start_reserved_worker();
+                after.run(self);
                 st = self.state.lock();
+                continue 'watch;
+            }
+            let watching =
+                st.monitor_armed && st.queued() > 0 && st.workers < self.max_workers(&st);
+            if !watching {
+                st.monitor_armed = false;
+                window = None;
+            } else {
+                match window {
+                    None => window = Some((now + STALL_TIME, st.counts.finished())),
+                    Some((at, seen)) if now >= at => {
+                        let stuck =
+                            st.counts.finished() == seen && st.starting == 0 && st.idle == 0;
+                        window = Some((now + STALL_TIME, st.counts.finished()));
+                        if stuck && self.unserved(&st) && self.reserve_worker(&mut st) {
+                            drop(st);
+                            self.start_reserved_worker();
+                            st = self.state.lock();
+                            continue 'watch;
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            let next_timer = st.timers.peek().map(|t| t.at);
+            let wake_at = match (window.map(|(at, _)| at), next_timer) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match wake_at {
+                Some(at) => {
+                    self.monitor.wait_until(&mut st, at);
+                }
+                None => self.monitor.wait(&mut st),
             }
         }
         st.monitor_alive = false;
         self.exited.notify_all();
     }
 
+    /// Expires every waiting job whose start deadline is `now` or earlier.
+    fn expire_due(&self, st: &mut State<S>, now: Instant, after: &mut After<S>) {
+        let mut freed = false;
+        while st.timers.peek().is_some_and(|t| t.at <= now) {
+            let Some(Timer { task, .. }) = st.timers.pop() else {
+                break;
+            };
+            if self.unqueue(st, task.state(), task.meta().lane.as_ref(), after) {
+                st.counts.expired += 1;
+                after.discard.push((task, JobError::Expired));
+                freed = true;
+            }
+        }
+        if freed {
+            self.publish_len(st);
+            after.wakers.extend(self.room_freed(st));
+        }
+    }
+
+    /// Takes a waiting job out of the books: flips it to `DROPPED` and frees its slot in the
+    /// queue, its lane, or its worker's private queue; a lane whose head it was moves on.
+    /// Returns `false` if the job had already left (claimed, or dropped by someone else).
+    /// The caller counts the job and resolves it.
+    pub(crate) fn unqueue(
+        &self,
+        st: &mut State<S>,
+        job: &JobState,
+        lane: Option<&Arc<LaneQueue<S>>>,
+        after: &mut After<S>,
+    ) -> bool {
+        match job.drop_waiting() {
+            None => false,
+            Some(Place::Lane) => {
+                if let Some(lane) = lane {
+                    lane.jobs
+                        .lock()
+                        .waiting
+                        .retain(|t| !std::ptr::eq(t.state(), job));
+                }
+                st.lane_waiting -= 1;
+                true
+            }
+            Some(Place::Queue) => {
+                // A broadcast job lives in a private queue; everything else in the shared one.
+                let in_private = (st.private_len > 0)
+                    .then(|| {
+                        st.private
+                            .iter()
+                            .position(|(_, q)| q.iter().any(|t| std::ptr::eq(t.state(), job)))
+                    })
+                    .flatten();
+                if let Some(i) = in_private {
+                    st.private[i].1.retain(|t| !std::ptr::eq(t.state(), job));
+                    st.private_len -= 1;
+                } else {
+                    st.queue.note_dropped(job.priority);
+                    if let Some(lane) = lane {
+                        self.advance_lane(st, lane, after);
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Called under the lock when a lane's head has resolved: moves the lane's next job into
+    /// the queue (or, after `shutdown_now`, drops the rest of the lane).
+    pub(crate) fn advance_lane(
+        &self,
+        st: &mut State<S>,
+        lane: &LaneQueue<S>,
+        after: &mut After<S>,
+    ) {
+        let mut jobs = lane.jobs.lock();
+        if st.aborted {
+            for task in jobs.waiting.drain(..) {
+                if task.state().drop_waiting().is_some() {
+                    st.lane_waiting -= 1;
+                    st.counts.shut_down += 1;
+                    after.discard.push((task, JobError::ShutDown));
+                }
+            }
+            jobs.busy = false;
+            return;
+        }
+        while let Some(next) = jobs.waiting.pop_front() {
+            if next.state().unlane() {
+                st.lane_waiting -= 1;
+                let priority = next.state().priority;
+                st.queue.push(next);
+                drop(jobs);
+                self.publish_len(st);
+                if self.wake_or_grow(st, priority) {
+                    after.start += 1;
+                }
+                return;
+            }
+        }
+        jobs.busy = false;
+    }
+
     /// Starts a worker whose slot was reserved by `reserve_worker`. If the OS refuses, the slot
     /// is released; the job stays queued for the workers that exist (there is always at least
     /// one: `min_workers >= 1` and started workers never retire below it).
-    pub(crate) fn start_reserved_worker(self: &Arc<Self>) {
-        if worker::spawn(self, None).is_err() {
+    pub(crate) fn start_reserved_worker(&self) {
+        let started = match self.me.upgrade() {
+            Some(me) => worker::spawn(&me, None).is_ok(),
+            None => false,
+        };
+        if !started {
             let mut st = self.state.lock();
             st.workers -= 1;
             self.start_failed(&mut st);
@@ -500,7 +805,8 @@ impl<S: 'static> Shared<S> {
     /// Keeps `queued_hint` in step with the queues. Call under the lock after every change.
     pub(crate) fn publish_len(&self, st: &State<S>) {
         // ORDERING: a hint for spinners, who confirm under the lock; Relaxed is enough.
-        self.queued_hint.store(st.queued(), Ordering::Relaxed);
+        self.queued_hint
+            .store(st.held() + st.private_len, Ordering::Relaxed);
     }
 
     /// Called after a queue slot was freed: wakes one blocked submitter, and hands back the
@@ -521,11 +827,33 @@ impl<S: 'static> Shared<S> {
         let mut st = self.state.lock();
         let mut dropped = Vec::new();
         if abort {
+            st.aborted = true;
             dropped = st.queue.drain_dropped();
             for (_, private) in &mut st.private {
-                dropped.extend(private.drain(..).filter(|t| t.state().drop_queued()));
+                dropped.extend(
+                    private
+                        .drain(..)
+                        .filter(|t| t.state().drop_waiting().is_some()),
+                );
             }
             st.private_len = 0;
+            // The lanes whose heads were queued: their other jobs go too. (Lanes whose head is
+            // running drop theirs when the head ends: `advance_lane` sees `aborted`.)
+            let mut laned = Vec::new();
+            for task in &dropped {
+                if let Some(lane) = &task.meta().lane {
+                    let mut jobs = lane.jobs.lock();
+                    laned.extend(
+                        jobs.waiting
+                            .drain(..)
+                            .filter(|t| t.state().drop_waiting().is_some()),
+                    );
+                    jobs.busy = false;
+                }
+            }
+            st.lane_waiting -= laned.len();
+            dropped.extend(laned);
+            st.timers.clear();
             st.counts.shut_down += dropped.len() as u64;
             self.publish_len(&st);
         }
@@ -592,9 +920,11 @@ impl<S: 'static> Shared<S> {
         let mut handles = Vec::with_capacity(st.private.len());
         for i in 0..st.private.len() {
             let f = f.clone();
-            let Prepared { cell, rx } = self.prepare(Stateful(move |state: &mut S| f(state)));
+            let (tx, rx) = oneshot::channel::<Outcome<T>>();
+            let job = Stateful(move |state: &mut S| f(state));
+            let Prepared { cell } = self.prepare(job, tx, Opts::default());
             st.private[i].1.push_back(cell.clone());
-            handles.push(Handle::new(rx, cell));
+            handles.push(Handle::new(rx, JobRef::new(cell, false)));
         }
         st.private_len += handles.len();
         st.counts.submitted += handles.len() as u64;
@@ -621,36 +951,66 @@ impl<S: 'static> Shared<S> {
             shut_down: c.shut_down,
             rejected: c.rejected,
             start_failures: c.start_failures,
+            // ORDERING: a counter read for a snapshot.
+            callback_panics: self.callback_panics.load(Ordering::Relaxed),
         }
+    }
+
+    /// The named jobs running now; see `Pool::running_jobs`.
+    pub(crate) fn running_jobs(&self) -> Vec<RunningJob> {
+        let st = self.state.lock();
+        let now = Instant::now();
+        st.named
+            .iter()
+            .map(|(_, name, started)| RunningJob {
+                name: name.clone(),
+                elapsed: now.saturating_duration_since(*started),
+            })
+            .collect()
     }
 }
 
-impl<S: 'static> Dequeue for Shared<S> {
-    fn cancel_queued(&self, job: &JobState) -> bool {
+impl<S: 'static> PoolLink<S> for Shared<S> {
+    fn cancel_queued(&self, job: &JobState, lane: Option<&Arc<LaneQueue<S>>>) -> bool {
         let mut st = self.state.lock();
-        if !job.drop_queued() {
+        let mut after = After::new();
+        if !self.unqueue(&mut st, job, lane, &mut after) {
             return false;
-        }
-        // A broadcast job lives in a private queue; everything else in the shared one.
-        let in_private = (st.private_len > 0)
-            .then(|| {
-                st.private
-                    .iter()
-                    .position(|(_, q)| q.iter().any(|t| std::ptr::eq(t.state(), job)))
-            })
-            .flatten();
-        if let Some(i) = in_private {
-            st.private[i].1.retain(|t| !std::ptr::eq(t.state(), job));
-            st.private_len -= 1;
-        } else {
-            st.queue.note_dropped();
         }
         st.counts.cancelled += 1;
         self.publish_len(&st);
-        let wakers = self.room_freed(&mut st);
+        after.wakers.extend(self.room_freed(&mut st));
         drop(st);
-        wake_all(wakers);
+        after.run(self);
         true
+    }
+
+    fn callback_panicked(&self) {
+        // ORDERING: a counter; read only for stats.
+        self.callback_panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn enter_wait(&self) -> bool {
+        if !worker::is_worker_of(self) {
+            return false;
+        }
+        let mut st = self.state.lock();
+        st.blocked += 1;
+        // This worker stops serving until its wait ends: if jobs wait with no one to take
+        // them, lend a worker now (the limit just rose by one) rather than after a stall.
+        let grow = st.idle == 0 && self.unserved(&st) && self.reserve_worker(&mut st);
+        if !grow && self.unserved(&st) && st.idle > 0 && st.wakeups == 0 {
+            self.wake_one(&mut st);
+        }
+        drop(st);
+        if grow {
+            self.start_reserved_worker();
+        }
+        true
+    }
+
+    fn leave_wait(&self) {
+        self.state.lock().blocked -= 1;
     }
 }
 

@@ -1,4 +1,7 @@
-//! The pool's counters and the `Stats` snapshot.
+//! The pool's counters, the `Stats` snapshot, and `RunningJob`.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A snapshot of a pool's counters, from [`Pool::stats`](crate::Pool::stats).
 ///
@@ -51,6 +54,11 @@ pub struct Stats {
     /// Worker threads that failed to start (the OS refused, or a start hook or state init
     /// panicked). The pool goes on with the workers it has.
     pub start_failures: u64,
+    /// Panics caught in completion callbacks ([`JobBuilder::on_complete`](crate::JobBuilder::on_complete))
+    /// and inbox wake hooks ([`Inbox::with_wake`](crate::Inbox::with_wake)). The job itself is
+    /// counted by its own outcome; the worker survived. (Counted outside the lock, so not part
+    /// of the consistent cut.)
+    pub callback_panics: u64,
 }
 
 impl Stats {
@@ -79,4 +87,14 @@ impl Counts {
     pub(crate) fn finished(&self) -> u64 {
         self.completed + self.panicked
     }
+}
+
+/// A named job that is running now, from [`Pool::running_jobs`](crate::Pool::running_jobs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunningJob {
+    /// The name given with [`JobBuilder::name`](crate::JobBuilder::name).
+    pub name: Arc<str>,
+    /// How long it has been running.
+    pub elapsed: Duration,
 }

@@ -11,8 +11,10 @@ use std::time::Instant;
 
 use parking_lot::MutexGuard;
 
+use crate::error::JobError;
 use crate::job::{Task, drop_quietly, panic_message};
-use crate::shared::{LONG_JOB, Shared, State, wake_all};
+use crate::options::Priority;
+use crate::shared::{After, LONG_JOB, Shared, State};
 use crate::spin::Backoff;
 
 thread_local! {
@@ -144,37 +146,25 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
     let mut st = shared.state.lock();
     let mut retire = false;
     let mut jobs_run: u32 = 0;
+    let mut expired = Vec::new();
     'serve: loop {
-        if let Some(task) = next_task(shared, &mut st, id) {
-            st.running += 1;
-            shared.wake_for_backlog(&mut st);
-            // Time the job when others wait behind it (see `LONG_JOB`); one job in eight, so
-            // the clock stays off the path of short jobs.
-            jobs_run = jobs_run.wrapping_add(1);
-            let started = (st.queue.len() > 0 && jobs_run % 8 == 1).then(Instant::now);
-            let wakers = shared.room_freed(&mut st);
-            drop(st);
-            wake_all(wakers);
-
-            // ORDERING: SeqCst, see `Shared::finishing`.
-            let panicked = task.run(state, &|| {
-                shared.finishing.fetch_add(1, Ordering::SeqCst);
-            });
-
-            st = shared.state.lock();
-            shared.finishing.fetch_sub(1, Ordering::SeqCst);
-            st.running -= 1;
-            if panicked {
-                st.counts.panicked += 1;
-            } else {
-                st.counts.completed += 1;
+        let next = next_task(shared, &mut st, id, &mut expired);
+        // Jobs whose start deadline passed while queued resolve `Expired`, after the lock.
+        let mut after = After::new();
+        for task in expired.drain(..) {
+            st.counts.expired += 1;
+            if let Some(lane) = &task.meta().lane {
+                shared.advance_lane(&mut st, lane, &mut after);
             }
-            let long = started.is_some_and(|t| t.elapsed() >= LONG_JOB);
-            if long && shared.grow_after_long_job(&mut st) {
-                drop(st);
-                shared.start_reserved_worker();
-                st = shared.state.lock();
-            }
+            after.discard.push((task, JobError::Expired));
+        }
+        if let Some(task) = next {
+            run_claimed(shared, &mut st, id, state, task, &mut jobs_run, after);
+            continue 'serve;
+        }
+        if !after.is_empty() {
+            after.wakers.extend(shared.room_freed(&mut st));
+            MutexGuard::unlocked(&mut st, || after.run(shared));
             continue 'serve;
         }
         if st.closed {
@@ -196,7 +186,7 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
             }
             st = shared.state.lock();
             st.spinning -= 1;
-            if st.closed || st.queue.len() > 0 || has_private(&st, id) {
+            if st.closed || shared.startable(&st) > 0 || has_private(&st, id) {
                 continue 'serve;
             }
         }
@@ -218,7 +208,7 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
         let staying = st.workers - st.starting - st.retiring;
         if timed_out
             && !st.closed
-            && st.queue.len() == 0
+            && shared.startable(&st) == 0
             && !has_private(&st, id)
             && staying > cfg.min_workers
         {
@@ -233,15 +223,80 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
     retire
 }
 
+/// Runs a job this worker has just claimed, then records it; `after` holds work found while
+/// claiming it. Called and returns with the lock held.
+fn run_claimed<S: 'static>(
+    shared: &Shared<S>,
+    st: &mut MutexGuard<'_, State<S>>,
+    id: usize,
+    state: &mut S,
+    task: Arc<dyn Task<S>>,
+    jobs_run: &mut u32,
+    mut after: After<S>,
+) {
+    let background = task.state().priority == Priority::Background;
+    st.running += 1;
+    if background {
+        st.bg_running += 1;
+    }
+    let named = match &task.meta().name {
+        Some(name) => {
+            st.named.push((id, name.clone(), Instant::now()));
+            true
+        }
+        None => false,
+    };
+    let lane = task.meta().lane.clone();
+    shared.wake_for_backlog(st);
+    // Time the job when others wait behind it (see `LONG_JOB`); one job in eight, so the
+    // clock stays off the path of short jobs.
+    *jobs_run = jobs_run.wrapping_add(1);
+    let started = (st.queue.len() > 0 && *jobs_run % 8 == 1).then(Instant::now);
+    after.wakers.extend(shared.room_freed(st));
+    let panicked = MutexGuard::unlocked(st, || {
+        after.run(shared);
+        // ORDERING: SeqCst, see `Shared::finishing`.
+        task.run(state, &|| {
+            shared.finishing.fetch_add(1, Ordering::SeqCst);
+        })
+    });
+    shared.finishing.fetch_sub(1, Ordering::SeqCst);
+    st.running -= 1;
+    if background {
+        st.bg_running -= 1;
+    }
+    if named {
+        st.named.retain(|(worker, ..)| *worker != id);
+    }
+    if panicked {
+        st.counts.panicked += 1;
+    } else {
+        st.counts.completed += 1;
+    }
+    let mut after = After::new();
+    if let Some(lane) = lane {
+        shared.advance_lane(st, &lane, &mut after);
+    }
+    let long = started.is_some_and(|t| t.elapsed() >= LONG_JOB);
+    if long && shared.grow_after_long_job(st) {
+        after.start += 1;
+    }
+    if !after.is_empty() {
+        MutexGuard::unlocked(st, || after.run(shared));
+    }
+}
+
 fn has_private<S>(st: &State<S>, id: usize) -> bool {
     st.private_len > 0 && st.private.iter().any(|(w, q)| *w == id && !q.is_empty())
 }
 
-/// Takes this worker's next job: its broadcast jobs first, then the shared queue.
+/// Takes this worker's next job: its broadcast jobs first, then the shared queue. Jobs found
+/// expired on the way go to `expired`.
 fn next_task<S: 'static>(
     shared: &Shared<S>,
     st: &mut MutexGuard<'_, State<S>>,
     id: usize,
+    expired: &mut Vec<Arc<dyn Task<S>>>,
 ) -> Option<Arc<dyn Task<S>>> {
     if st.private_len > 0 {
         let mut claimed = None;
@@ -261,8 +316,9 @@ fn next_task<S: 'static>(
             return claimed;
         }
     }
-    let task = st.queue.pop_claim();
-    if task.is_some() {
+    let bg_ok = shared.bg_room(st) > 0;
+    let task = st.queue.pop_claim(bg_ok, expired);
+    if task.is_some() || !expired.is_empty() {
         shared.publish_len(st);
     }
     task

@@ -1,0 +1,409 @@
+//! `Inbox<T, K>`: a bounded completion queue that an event loop drains without blocking.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::delivery::Room;
+use crate::job::{Deliver, Outcome, drop_quietly};
+
+/// A hook run once per delivery.
+type Wake = Box<dyn Fn() + Send + Sync>;
+
+/// A completion queue for event loops: jobs submitted to it deliver their outcomes here, each
+/// tagged with a key the caller chose, in the order they finish.
+///
+/// The owner drains it when convenient — a GUI once per frame with [`drain`](Self::drain) or
+/// [`try_recv`](Self::try_recv), which never block; a worker thread with
+/// [`recv`](Self::recv) or [`recv_timeout`](Self::recv_timeout). An optional wake hook
+/// ([`with_wake`](Self::with_wake)) runs once per delivery, on the thread that delivers, so a
+/// GUI can request a repaint or post to its event-loop proxy.
+///
+/// **Bounded.** An inbox of capacity `n` holds at most `n` outcomes *including those still on
+/// their way*: every submission to it reserves a slot, and receiving the outcome frees it. So a
+/// delivery never blocks a worker and never drops an outcome; instead, submitting to a full
+/// inbox is backpressure, exactly like a full queue: `try_submit` refuses with `Full` and hands
+/// the job back, `submit` waits for room (so never call it from the thread that drains the
+/// inbox), `submit_timeout` waits up to its limit, and `submit_async` pends.
+///
+/// Clones share one inbox. An outcome whose inbox was dropped is dropped on delivery.
+///
+/// # Examples
+/// ```
+/// use offthread::{Inbox, Pool, Priority};
+/// let pool = Pool::new();
+/// let inbox = Inbox::new(64);
+/// for id in 0..3 {
+///     pool.job(move || id * 10).priority(Priority::Interactive).inbox(&inbox, id).submit()?;
+/// }
+/// let mut got = Vec::new();
+/// while got.len() < 3 {
+///     // each frame: take what has arrived, never wait
+///     for (id, outcome) in inbox.drain() {
+///         got.push((id, outcome?));
+///     }
+/// #   if got.len() < 3 { std::thread::yield_now(); }
+/// }
+/// got.sort();
+/// assert_eq!(got, [(0, 0), (1, 10), (2, 20)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Inbox<T, K = ()> {
+    shared: Arc<InboxShared<T, K>>,
+}
+
+impl<T, K> Clone for Inbox<T, K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+struct InboxShared<T, K> {
+    state: Mutex<InboxState<T, K>>,
+    /// `recv` waits here for an outcome.
+    ready: Condvar,
+    /// Submitters wait here for a slot.
+    room: Condvar,
+    capacity: usize,
+    wake: Option<Wake>,
+}
+
+struct InboxState<T, K> {
+    /// Delivered outcomes, oldest first.
+    items: VecDeque<(K, Outcome<T>)>,
+    /// Slots taken: outcomes on their way plus `items`. Never above `capacity`.
+    reserved: usize,
+    /// Threads blocked in `recv`.
+    receivers: usize,
+    /// Threads blocked waiting for a slot.
+    room_waiters: usize,
+    /// Futures of `submit_async` waiting for a slot: (id, waker).
+    async_waiters: Vec<(u64, Waker)>,
+    next_waiter: u64,
+}
+
+impl<T, K> Inbox<T, K> {
+    /// An inbox that holds at most `capacity` outcomes, counting those on their way. A
+    /// capacity of 0 is taken as 1 (an inbox that can hold nothing could never be used).
+    ///
+    /// # Examples
+    /// ```
+    /// let inbox: offthread::Inbox<u32> = offthread::Inbox::new(0);
+    /// assert_eq!(inbox.capacity(), 1);
+    /// ```
+    pub fn new(capacity: usize) -> Self {
+        Self::build(capacity, None)
+    }
+
+    /// Like [`new`](Self::new), with a hook that runs once per delivery, on the thread that
+    /// delivers (usually a worker; the canceller's thread for a cancelled job). A panic in the
+    /// hook is caught and counted in [`Stats::callback_panics`](crate::Stats::callback_panics)
+    /// of the pool that delivered; the outcome is already in the inbox by then.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let wakes = Arc::new(AtomicUsize::new(0));
+    /// let counter = wakes.clone();
+    /// let inbox = offthread::Inbox::with_wake(8, move || {
+    ///     counter.fetch_add(1, Ordering::Relaxed); // e.g. window.request_redraw()
+    /// });
+    /// let pool = offthread::Pool::new();
+    /// pool.job(|| 1).inbox(&inbox, ()).submit()?;
+    /// assert!(inbox.recv().is_some());
+    /// assert_eq!(wakes.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_wake(capacity: usize, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        Self::build(capacity, Some(Box::new(wake)))
+    }
+
+    fn build(capacity: usize, wake: Option<Wake>) -> Self {
+        Self {
+            shared: Arc::new(InboxShared {
+                state: Mutex::new(InboxState {
+                    items: VecDeque::new(),
+                    reserved: 0,
+                    receivers: 0,
+                    room_waiters: 0,
+                    async_waiters: Vec::new(),
+                    next_waiter: 0,
+                }),
+                ready: Condvar::new(),
+                room: Condvar::new(),
+                capacity: capacity.max(1),
+                wake,
+            }),
+        }
+    }
+
+    /// Takes the oldest delivered outcome, if any; never blocks.
+    ///
+    /// - `Some((key, outcome))`: the key given at submission and the job's outcome.
+    /// - `None`: nothing has arrived (jobs may still be on their way; see
+    ///   [`in_flight`](Self::in_flight)).
+    pub fn try_recv(&self) -> Option<(K, Outcome<T>)> {
+        let mut st = self.shared.state.lock();
+        let item = st.items.pop_front()?;
+        let wakers = self.shared.free_slot(&mut st);
+        drop(st);
+        wake_all(wakers);
+        Some(item)
+    }
+
+    /// An iterator over the outcomes delivered so far; never blocks. It yields at most the
+    /// number of outcomes present when it was made, so a frame's drain always ends even while
+    /// workers keep delivering.
+    pub fn drain(&self) -> Drain<'_, T, K> {
+        let left = self.len();
+        Drain { inbox: self, left }
+    }
+
+    /// Blocks until an outcome arrives and takes it.
+    ///
+    /// - `Some((key, outcome))`: the oldest outcome.
+    /// - `None`: the inbox is empty and no job is on its way to it, so waiting would never end.
+    ///
+    /// For worker threads; a frame loop uses [`try_recv`](Self::try_recv) or
+    /// [`drain`](Self::drain).
+    pub fn recv(&self) -> Option<(K, Outcome<T>)> {
+        self.recv_until(None)
+    }
+
+    /// Waits at most `timeout` for an outcome. `None`: nothing arrived in time, or nothing is on
+    /// its way (see [`recv`](Self::recv)). A timeout too large to represent waits without
+    /// limit.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<(K, Outcome<T>)> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits until `deadline` at the latest for an outcome; as
+    /// [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_deadline(&self, deadline: Instant) -> Option<(K, Outcome<T>)> {
+        self.recv_until(Some(deadline))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Option<(K, Outcome<T>)> {
+        let mut st = self.shared.state.lock();
+        loop {
+            if let Some(item) = st.items.pop_front() {
+                let wakers = self.shared.free_slot(&mut st);
+                drop(st);
+                wake_all(wakers);
+                return Some(item);
+            }
+            if st.reserved == 0 {
+                return None; // nothing on its way: waiting would never end
+            }
+            st.receivers += 1;
+            let timed_out = match deadline {
+                None => {
+                    self.shared.ready.wait(&mut st);
+                    false
+                }
+                Some(d) => self.shared.ready.wait_until(&mut st, d).timed_out(),
+            };
+            st.receivers -= 1;
+            if timed_out && st.items.is_empty() {
+                return None;
+            }
+        }
+    }
+
+    /// Outcomes delivered and not yet received.
+    pub fn len(&self) -> usize {
+        self.shared.state.lock().items.len()
+    }
+
+    /// `true` if no outcome waits to be received.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Jobs submitted to this inbox whose outcome has not been delivered yet.
+    pub fn in_flight(&self) -> usize {
+        let st = self.shared.state.lock();
+        st.reserved - st.items.len()
+    }
+
+    /// The most outcomes this inbox holds, counting those on their way.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+}
+
+impl<T: Send + 'static, K: Send + 'static> Inbox<T, K> {
+    pub(crate) fn room(&self) -> Arc<dyn Room> {
+        self.shared.clone()
+    }
+}
+
+impl<T, K> fmt::Debug for Inbox<T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.state.lock();
+        f.debug_struct("Inbox")
+            .field("ready", &st.items.len())
+            .field("in_flight", &(st.reserved - st.items.len()))
+            .field("capacity", &self.shared.capacity)
+            .finish()
+    }
+}
+
+impl<T, K> InboxShared<T, K> {
+    /// Frees one slot (an outcome was received, or a reservation given back): wakes one blocked
+    /// submitter and hands back the async waiters to wake outside the lock.
+    fn free_slot(&self, st: &mut InboxState<T, K>) -> Vec<(u64, Waker)> {
+        st.reserved -= 1;
+        if st.room_waiters > 0 {
+            self.room.notify_one();
+        }
+        std::mem::take(&mut st.async_waiters)
+    }
+}
+
+impl<T: Send, K: Send> Room for InboxShared<T, K> {
+    fn try_reserve(&self) -> bool {
+        let mut st = self.state.lock();
+        if st.reserved < self.capacity {
+            st.reserved += 1;
+            return true;
+        }
+        false
+    }
+
+    fn reserve_until(&self, deadline: Option<Instant>) -> bool {
+        let mut st = self.state.lock();
+        while st.reserved >= self.capacity {
+            st.room_waiters += 1;
+            let timed_out = match deadline {
+                None => {
+                    self.room.wait(&mut st);
+                    false
+                }
+                Some(d) => self.room.wait_until(&mut st, d).timed_out(),
+            };
+            st.room_waiters -= 1;
+            if timed_out && st.reserved >= self.capacity {
+                return false;
+            }
+        }
+        st.reserved += 1;
+        true
+    }
+
+    fn poll_reserve(&self, waiter: &mut Option<u64>, waker: &Waker) -> bool {
+        let mut st = self.state.lock();
+        if st.reserved < self.capacity {
+            st.reserved += 1;
+            if let Some(id) = waiter.take() {
+                st.async_waiters.retain(|(w, _)| *w != id);
+            }
+            return true;
+        }
+        match waiter.and_then(|id| st.async_waiters.iter_mut().find(|(w, _)| *w == id)) {
+            Some((_, registered)) => registered.clone_from(waker),
+            None => {
+                let id = st.next_waiter;
+                st.next_waiter += 1;
+                st.async_waiters.push((id, waker.clone()));
+                *waiter = Some(id);
+            }
+        }
+        false
+    }
+
+    fn forget(&self, waiter: &mut Option<u64>) {
+        if let Some(id) = waiter.take() {
+            self.state.lock().async_waiters.retain(|(w, _)| *w != id);
+        }
+    }
+
+    fn release(&self) {
+        let mut st = self.state.lock();
+        let wakers = self.free_slot(&mut st);
+        drop(st);
+        wake_all(wakers);
+    }
+}
+
+/// The sink of a job submitted to an inbox: its key and where to put the outcome.
+pub struct InboxSink<T, K> {
+    inbox: Inbox<T, K>,
+    key: K,
+}
+
+impl<T, K> fmt::Debug for InboxSink<T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxSink").finish_non_exhaustive()
+    }
+}
+
+impl<T, K> InboxSink<T, K> {
+    pub(crate) fn new(inbox: Inbox<T, K>, key: K) -> Self {
+        Self { inbox, key }
+    }
+}
+
+impl<T: Send + 'static, K: Send + 'static> Deliver for InboxSink<T, K> {
+    type Value = T;
+    fn deliver(self, outcome: Outcome<T>) -> bool {
+        let shared = &self.inbox.shared;
+        let mut st = shared.state.lock();
+        st.items.push_back((self.key, outcome));
+        if st.receivers > 0 {
+            shared.ready.notify_one();
+        }
+        drop(st);
+        let panicked = match &shared.wake {
+            Some(wake) => match panic::catch_unwind(AssertUnwindSafe(wake)) {
+                Ok(()) => false,
+                Err(payload) => {
+                    drop_quietly(payload);
+                    true
+                }
+            },
+            None => false,
+        };
+        // The last reference may be ours (every `Inbox` dropped): the outcomes die here, and
+        // their `Drop` must not unwind into the worker.
+        drop_quietly(self.inbox);
+        panicked
+    }
+}
+
+/// The iterator of [`Inbox::drain`]: the outcomes present when it was made; never blocks.
+pub struct Drain<'a, T, K> {
+    inbox: &'a Inbox<T, K>,
+    left: usize,
+}
+
+impl<T, K> Iterator for Drain<'_, T, K> {
+    type Item = (K, Outcome<T>);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        self.inbox.try_recv()
+    }
+}
+
+impl<T, K> fmt::Debug for Drain<'_, T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain").field("left", &self.left).finish()
+    }
+}
+
+fn wake_all(wakers: Vec<(u64, Waker)>) {
+    for (_, waker) in wakers {
+        waker.wake();
+    }
+}

@@ -1,0 +1,420 @@
+//! Per-job options: `Priority` and the `JobBuilder` made by `pool.job(f)`.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::delivery::{Delivery, ToCallback, ToHandle, ToInbox};
+use crate::error::{SubmitError, SubmitTimeoutError, TrySubmitError};
+use crate::inbox::Inbox;
+use crate::job::{Plain, Stateful};
+use crate::lane::LaneQueue;
+use crate::pool::{Pool, StatePool, deadline_after, submit_error, timeout_error, try_submit_error};
+use crate::shared::Wait;
+
+/// How urgently a job should start. Set with [`JobBuilder::priority`]; the default is
+/// [`Normal`](Self::Normal).
+///
+/// **The rule.** A free worker takes the oldest `Interactive` job, else the oldest `Normal` one,
+/// else the oldest `Background` one, with two exceptions that keep every job moving:
+/// - **No starvation.** When 16 jobs of higher priority have started while a lower-priority job
+///   waited, the oldest job of that lower class starts next. So a queued job waits behind at
+///   most 16 higher-priority starts per turn, however many keep arriving.
+/// - **Background never holds every worker.** At most
+///   [`background_workers`](crate::PoolBuilder::background_workers) workers run `Background`
+///   jobs at once (default: `max_workers - 1`, at least 1), and an `Interactive` job that finds
+///   no idle worker starts a new one at once (up to `max_workers`) instead of waiting for the
+///   pool's growth rules. A flood of background work therefore cannot delay interactive work
+///   by more than a thread start.
+///
+/// Priorities order the pool's queue only; a running job is never paused for a more urgent one.
+///
+/// # Examples
+/// ```
+/// use offthread::{Pool, Priority};
+/// let pool = Pool::new();
+/// let thumb = pool.job(|| "thumbnail").priority(Priority::Interactive).submit()?;
+/// let index = pool.job(|| "index").priority(Priority::Background).submit()?;
+/// assert_eq!(thumb.wait(), Ok("thumbnail"));
+/// assert_eq!(index.wait(), Ok("index"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Priority {
+    /// Someone is waiting on it now (a click, a frame): taken before everything else.
+    Interactive,
+    /// Ordinary work.
+    #[default]
+    Normal,
+    /// Work nobody waits for (indexing, prefetching, cleanup): runs when the others leave room,
+    /// and never on every worker.
+    Background,
+}
+
+impl Priority {
+    /// Index in the queue's per-priority arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A job's options as the pool sees them.
+pub(crate) struct Opts<S> {
+    pub(crate) priority: Priority,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) cancel_on_drop: bool,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) lane: Option<Arc<LaneQueue<S>>>,
+}
+
+impl<S> Default for Opts<S> {
+    fn default() -> Self {
+        Self {
+            priority: Priority::Normal,
+            deadline: None,
+            cancel_on_drop: false,
+            name: None,
+            lane: None,
+        }
+    }
+}
+
+/// A job with options, made by [`Pool::job`], [`StatePool::job`] or a lane's `job`; submit it
+/// with any call of the submission family.
+///
+/// | option | default | effect |
+/// |---|---|---|
+/// | [`priority`](Self::priority) | `Normal` | queue order; see [`Priority`] for the rule |
+/// | [`start_deadline`](Self::start_deadline) / [`start_timeout`](Self::start_timeout) | none | still queued at the deadline: never starts, resolves [`JobError::Expired`](crate::JobError::Expired) |
+/// | [`cancel_on_drop`](Self::cancel_on_drop) | off | dropping the handle (or ticket) cancels the job if it has not started |
+/// | [`name`](Self::name) | none | shown by [`Pool::running_jobs`] while it runs |
+/// | [`inbox`](Self::inbox) / [`on_complete`](Self::on_complete) | a [`Handle`](crate::Handle) | where the outcome goes |
+///
+/// The submission calls are those of [`Pool`]: `submit` (waits for room), `try_submit` (never
+/// waits), `submit_timeout`, `submit_deadline` and `submit_async`. Each refusal hands the
+/// closure back.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use offthread::{Pool, Priority};
+/// let pool = Pool::new();
+/// let handle = pool
+///     .job(|| "preview")
+///     .priority(Priority::Interactive)
+///     .start_timeout(Duration::from_secs(5)) // useless if it starts later than that
+///     .cancel_on_drop()                      // and useless if nobody is waiting for it
+///     .name("preview")
+///     .submit()?;
+/// assert_eq!(handle.wait(), Ok("preview"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a job builder does nothing until one of its submit calls"]
+pub struct JobBuilder<'p, P, F, D = ToHandle> {
+    pool: &'p P,
+    f: F,
+    priority: Priority,
+    deadline: Option<Instant>,
+    cancel_on_drop: bool,
+    name: Option<Arc<str>>,
+    /// The lane's queue (a `LaneQueue<S>` for the pool's `S`), when made by a lane.
+    lane: Option<Arc<dyn Any + Send + Sync>>,
+    delivery: D,
+}
+
+impl<'p, P, F> JobBuilder<'p, P, F> {
+    pub(crate) fn new(pool: &'p P, f: F, lane: Option<Arc<dyn Any + Send + Sync>>) -> Self {
+        Self {
+            pool,
+            f,
+            priority: Priority::Normal,
+            deadline: None,
+            cancel_on_drop: false,
+            name: None,
+            lane,
+            delivery: ToHandle,
+        }
+    }
+}
+
+impl<'p, P, F, D> JobBuilder<'p, P, F, D> {
+    /// Sets the job's [`Priority`].
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The job must start by `deadline`: if it is still queued then (or waiting in its lane),
+    /// it never starts and resolves [`JobError::Expired`](crate::JobError::Expired), promptly
+    /// at the deadline. A job that started in time runs to its end.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Instant;
+    /// use offthread::{JobError, Pool};
+    /// let pool = Pool::builder().max_workers(1).build()?;
+    /// let (release, gate) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move || gate.recv().ok())?;
+    /// let late = pool.job(|| unreachable!()).start_deadline(Instant::now()).submit()?;
+    /// assert_eq!(late.wait(), Err::<(), _>(JobError::Expired));
+    /// release.send(())?;
+    /// busy.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The job must start within `timeout` of this call; see
+    /// [`start_deadline`](Self::start_deadline). A timeout too large to represent sets no
+    /// deadline.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = deadline_after(timeout);
+        self
+    }
+
+    /// Dropping the handle (or [`Ticket`](crate::Ticket), or the `.await`ing future) cancels
+    /// the job if it has not started. A job that started runs to its end (cancel first to
+    /// raise its [`is_cancelled`](crate::is_cancelled) flag).
+    pub fn cancel_on_drop(mut self) -> Self {
+        self.cancel_on_drop = true;
+        self
+    }
+
+    /// Names the job; the name shows in [`Pool::running_jobs`] while it runs.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Delivers the outcome to `inbox`, tagged with `key`, instead of a handle; the submit
+    /// calls then return a [`Ticket`](crate::Ticket). The submission reserves a slot in the
+    /// inbox first: a full inbox is backpressure (see [`Inbox`]).
+    pub fn inbox<T, K>(self, inbox: &Inbox<T, K>, key: K) -> JobBuilder<'p, P, F, ToInbox<T, K>> {
+        self.deliver_to(ToInbox {
+            inbox: inbox.clone(),
+            key,
+        })
+    }
+
+    /// Runs `callback` with the outcome instead of returning it through a handle; the submit
+    /// calls then return a [`Ticket`](crate::Ticket).
+    ///
+    /// The callback runs where the job resolves: on the worker when the job ran, on the
+    /// cancelling thread for a cancelled job, on the pool's monitor thread for an expired one,
+    /// on the thread calling `shutdown_now` for a job it removed. Keep it short: a worker
+    /// serves no other job while its callback runs. A panic in it is caught and counted in
+    /// [`Stats::callback_panics`](crate::Stats::callback_panics); the worker survives.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// pool.job(|| 2 + 2).on_complete(move |outcome| tx.send(outcome).unwrap()).submit()?;
+    /// assert_eq!(rx.recv()?, Ok(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_complete<C>(self, callback: C) -> JobBuilder<'p, P, F, ToCallback<C>> {
+        self.deliver_to(ToCallback(callback))
+    }
+
+    fn deliver_to<E>(self, delivery: E) -> JobBuilder<'p, P, F, E> {
+        JobBuilder {
+            pool: self.pool,
+            f: self.f,
+            priority: self.priority,
+            deadline: self.deadline,
+            cancel_on_drop: self.cancel_on_drop,
+            name: self.name,
+            lane: self.lane,
+            delivery,
+        }
+    }
+
+    /// Splits off the closure, the pool-side options and the delivery.
+    fn into_parts<S: 'static>(self) -> (&'p P, F, Opts<S>, D) {
+        let lane = self
+            .lane
+            .and_then(|lane| Arc::downcast::<LaneQueue<S>>(lane).ok());
+        let opts = Opts {
+            priority: self.priority,
+            deadline: self.deadline,
+            cancel_on_drop: self.cancel_on_drop,
+            name: self.name,
+            lane,
+        };
+        (self.pool, self.f, opts, self.delivery)
+    }
+}
+
+impl<'p, F, T, D> JobBuilder<'p, Pool, F, D>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+    D: Delivery<T>,
+{
+    /// Queues the job, waiting for room while the queue (or the inbox) is full; as
+    /// [`Pool::submit`].
+    ///
+    /// # Errors
+    /// [`SubmitError::ShutDown`] with the closure, if the pool no longer accepts jobs.
+    pub fn submit(self) -> Result<D::Receipt, SubmitError<F>> {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job(Plain(f), opts, delivery, Wait::Until(None))
+            .map_err(|(job, why)| submit_error(why, job.0))
+    }
+
+    /// Queues the job if there is room now; never blocks; as [`Pool::try_submit`].
+    ///
+    /// # Errors
+    /// [`TrySubmitError::Full`] (the queue, or the inbox, is full) or
+    /// [`TrySubmitError::ShutDown`], with the closure.
+    pub fn try_submit(self) -> Result<D::Receipt, TrySubmitError<F>> {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job(Plain(f), opts, delivery, Wait::Never)
+            .map_err(|(job, why)| try_submit_error(why, job.0))
+    }
+
+    /// Queues the job, waiting at most `timeout` for room; as [`Pool::submit_timeout`].
+    ///
+    /// # Errors
+    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::ShutDown`], with the closure.
+    pub fn submit_timeout(self, timeout: Duration) -> Result<D::Receipt, SubmitTimeoutError<F>> {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job(
+                Plain(f),
+                opts,
+                delivery,
+                Wait::Until(deadline_after(timeout)),
+            )
+            .map_err(|(job, why)| timeout_error(why, job.0))
+    }
+
+    /// Queues the job, waiting until `deadline` at the latest for room; as
+    /// [`Pool::submit_deadline`].
+    ///
+    /// # Errors
+    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::ShutDown`], with the closure.
+    pub fn submit_deadline(self, deadline: Instant) -> Result<D::Receipt, SubmitTimeoutError<F>> {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job(Plain(f), opts, delivery, Wait::Until(Some(deadline)))
+            .map_err(|(job, why)| timeout_error(why, job.0))
+    }
+
+    /// Queues the job from async code, waiting for room without blocking its thread; as
+    /// [`Pool::submit_async`].
+    ///
+    /// # Errors
+    /// The future resolves to [`SubmitError::ShutDown`] with the closure if the pool was shut
+    /// down.
+    pub fn submit_async(
+        self,
+    ) -> impl Future<Output = Result<D::Receipt, SubmitError<F>>> + Send + Unpin + use<F, T, D>
+    where
+        D: Send,
+        D::Receipt: Send,
+    {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job_async(Plain(f), opts, delivery)
+            .map_refused(|job: Plain<F>| SubmitError::ShutDown(job.0))
+    }
+}
+
+impl<'p, S, F, T, D> JobBuilder<'p, StatePool<S>, F, D>
+where
+    S: 'static,
+    F: FnOnce(&mut S) -> T + Send + 'static,
+    T: Send + 'static,
+    D: Delivery<T>,
+{
+    /// Queues the job, waiting for room while the queue (or the inbox) is full; as
+    /// [`StatePool::submit`].
+    ///
+    /// # Errors
+    /// [`SubmitError::ShutDown`] with the closure, if the pool no longer accepts jobs.
+    pub fn submit(self) -> Result<D::Receipt, SubmitError<F>> {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job(Stateful(f), opts, delivery, Wait::Until(None))
+            .map_err(|(job, why)| submit_error(why, job.0))
+    }
+
+    /// Queues the job if there is room now; never blocks; as [`StatePool::try_submit`].
+    ///
+    /// # Errors
+    /// [`TrySubmitError::Full`] (the queue, or the inbox, is full) or
+    /// [`TrySubmitError::ShutDown`], with the closure.
+    pub fn try_submit(self) -> Result<D::Receipt, TrySubmitError<F>> {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job(Stateful(f), opts, delivery, Wait::Never)
+            .map_err(|(job, why)| try_submit_error(why, job.0))
+    }
+
+    /// Queues the job, waiting at most `timeout` for room; as [`StatePool::submit_timeout`].
+    ///
+    /// # Errors
+    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::ShutDown`], with the closure.
+    pub fn submit_timeout(self, timeout: Duration) -> Result<D::Receipt, SubmitTimeoutError<F>> {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job(
+                Stateful(f),
+                opts,
+                delivery,
+                Wait::Until(deadline_after(timeout)),
+            )
+            .map_err(|(job, why)| timeout_error(why, job.0))
+    }
+
+    /// Queues the job, waiting until `deadline` at the latest for room; as
+    /// [`StatePool::submit_deadline`].
+    ///
+    /// # Errors
+    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::ShutDown`], with the closure.
+    pub fn submit_deadline(self, deadline: Instant) -> Result<D::Receipt, SubmitTimeoutError<F>> {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job(Stateful(f), opts, delivery, Wait::Until(Some(deadline)))
+            .map_err(|(job, why)| timeout_error(why, job.0))
+    }
+
+    /// Queues the job from async code, waiting for room without blocking its thread; as
+    /// [`StatePool::submit_async`].
+    ///
+    /// # Errors
+    /// The future resolves to [`SubmitError::ShutDown`] with the closure if the pool was shut
+    /// down.
+    pub fn submit_async(
+        self,
+    ) -> impl Future<Output = Result<D::Receipt, SubmitError<F>>> + Send + Unpin + use<S, F, T, D>
+    where
+        D: Send,
+        D::Receipt: Send,
+    {
+        let (pool, f, opts, delivery) = self.into_parts();
+        pool.core()
+            .submit_job_async(Stateful(f), opts, delivery)
+            .map_refused(|job: Stateful<F>| SubmitError::ShutDown(job.0))
+    }
+}
+
+impl<P, F, D> fmt::Debug for JobBuilder<'_, P, F, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobBuilder")
+            .field("priority", &self.priority)
+            .field("deadline", &self.deadline)
+            .field("cancel_on_drop", &self.cancel_on_drop)
+            .field("name", &self.name)
+            .field("lane", &self.lane.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,190 @@
+//! The one submission path behind every `submit` call: reserve room in the delivery's inbox (if
+//! any), wrap the job, queue it, and build the receipt; and `SubmitAsync`, its future form.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::delivery::{Delivery, JobRef, Room, seal::Sealed};
+use crate::job::{JobCell, JobFn};
+use crate::options::Opts;
+use crate::pool::Core;
+use crate::shared::{Prepared, Refusal, Shared, Wait};
+
+type Sink<D, T> = <D as Sealed<T>>::Sink;
+type Rest<D, T> = <D as Sealed<T>>::Rest;
+
+/// A job waiting to be queued, with the caller's part of its delivery.
+type Waiting<S, J, D, T> = (Prepared<S, J, Sink<D, T>>, Rest<D, T>);
+
+impl<S: 'static> Core<S> {
+    /// Submits `job` with `opts`, delivering to `delivery`, waiting for room as `wait` allows.
+    pub(crate) fn submit_job<J, T, D>(
+        &self,
+        job: J,
+        opts: Opts<S>,
+        delivery: D,
+        wait: Wait,
+    ) -> Result<D::Receipt, (J, Refusal)>
+    where
+        J: JobFn<S, T>,
+        T: Send + 'static,
+        D: Delivery<T>,
+    {
+        let shared = self.shared();
+        let cancel_on_drop = opts.cancel_on_drop;
+        let (sink, rest, room) = delivery.split();
+        if let Some(room) = &room {
+            let reserved = match wait {
+                Wait::Never => room.try_reserve(),
+                Wait::Until(deadline) => room.reserve_until(deadline),
+            };
+            if !reserved {
+                let why = match wait {
+                    Wait::Never => Refusal::Full,
+                    Wait::Until(_) => Refusal::Timeout,
+                };
+                return Err((job, shared.refuse(why)));
+            }
+        }
+        match shared.submit(shared.prepare(job, sink, opts), wait) {
+            Ok(cell) => Ok(D::receipt(rest, JobRef::new(cell, cancel_on_drop))),
+            Err((prepared, why)) => {
+                let job = prepared.into_job();
+                if let Some(room) = room {
+                    room.release();
+                }
+                Err((job, why))
+            }
+        }
+    }
+
+    /// The future form of [`submit_job`](Self::submit_job): waits for room without blocking.
+    pub(crate) fn submit_job_async<J, T, D>(
+        &self,
+        job: J,
+        opts: Opts<S>,
+        delivery: D,
+    ) -> SubmitAsync<S, J, T, D>
+    where
+        J: JobFn<S, T>,
+        T: Send + 'static,
+        D: Delivery<T>,
+    {
+        let shared = self.shared().clone();
+        let cancel_on_drop = opts.cancel_on_drop;
+        let (sink, rest, room) = delivery.split();
+        let prepared = shared.prepare(job, sink, opts);
+        SubmitAsync {
+            shared,
+            pending: Some((prepared, rest)),
+            room,
+            reserved: false,
+            room_waiter: None,
+            waiter: None,
+            cancel_on_drop,
+        }
+    }
+}
+
+/// The future behind `submit_async`: reserves inbox room (if any), then tries to queue on each
+/// poll, registering its waker where it waits.
+pub(crate) struct SubmitAsync<S: 'static, J, T, D: Sealed<T>> {
+    shared: Arc<Shared<S>>,
+    /// The job, wrapped once, and the caller's part of the delivery; `None` once resolved.
+    pending: Option<Waiting<S, J, D, T>>,
+    /// The inbox room to reserve first, if the delivery has one.
+    room: Option<Arc<dyn Room>>,
+    /// The room slot is ours.
+    reserved: bool,
+    /// Our registration among the inbox's async waiters, if any.
+    room_waiter: Option<u64>,
+    /// Our registration among the pool's async waiters, if any.
+    waiter: Option<u64>,
+    cancel_on_drop: bool,
+}
+
+// The job is never pinned in place: it moves in and out of an `Option` by value.
+impl<S: 'static, J, T, D: Sealed<T>> Unpin for SubmitAsync<S, J, T, D> {}
+
+impl<S: 'static, J, T, D> Future for SubmitAsync<S, J, T, D>
+where
+    J: JobFn<S, T>,
+    T: Send + 'static,
+    D: Delivery<T>,
+{
+    type Output = Result<D::Receipt, J>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let Some((prepared, rest)) = this.pending.take() else {
+            panic!("submit_async future polled after it resolved");
+        };
+        if let Some(room) = &this.room
+            && !this.reserved
+        {
+            if !room.poll_reserve(&mut this.room_waiter, cx.waker()) {
+                this.pending = Some((prepared, rest));
+                return Poll::Pending;
+            }
+            this.reserved = true;
+        }
+        match this
+            .shared
+            .poll_submit(prepared, &mut this.waiter, cx.waker())
+        {
+            Ok(cell) => {
+                this.reserved = false; // the slot now belongs to the queued job
+                let job: Arc<JobCell<S, J, Sink<D, T>>> = cell;
+                Poll::Ready(Ok(D::receipt(rest, JobRef::new(job, this.cancel_on_drop))))
+            }
+            Err((prepared, Some(_shut_down))) => Poll::Ready(Err(prepared.into_job())),
+            Err((prepared, None)) => {
+                this.pending = Some((prepared, rest));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<S: 'static, J, T, D: Sealed<T>> Drop for SubmitAsync<S, J, T, D> {
+    fn drop(&mut self) {
+        self.shared.forget_waiter(&mut self.waiter);
+        if let Some(room) = &self.room {
+            room.forget(&mut self.room_waiter);
+            if self.reserved {
+                room.release();
+            }
+        }
+    }
+}
+
+impl<S: 'static, J, T, D: Sealed<T>> SubmitAsync<S, J, T, D> {
+    /// Maps a refused job to the caller's error.
+    pub(crate) fn map_refused<E, M>(self, map: M) -> MapRefused<Self, M>
+    where
+        M: Fn(J) -> E,
+    {
+        MapRefused(self, map)
+    }
+}
+
+/// Maps the wrapped job of a refused `submit_async` to the caller's error.
+pub(crate) struct MapRefused<Fut, M>(Fut, M);
+
+impl<Fut: Unpin, M> Unpin for MapRefused<Fut, M> {}
+
+impl<Fut, M, J, E, R> Future for MapRefused<Fut, M>
+where
+    Fut: Future<Output = Result<R, J>> + Unpin,
+    M: Fn(J) -> E + Unpin,
+{
+    type Output = Result<R, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.map_err(|job| (self.1)(job)))
+    }
+}
