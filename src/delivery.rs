@@ -204,7 +204,9 @@ impl Drop for JobRef {
 
 /// A receipt for a job whose outcome goes to an [`Inbox`] or a callback: it can cancel the job.
 ///
-/// Dropping a ticket detaches the job (it still runs and delivers), unless the job was submitted
+/// Unlike a [`Handle`], a ticket is not `#[must_use]`: the outcome reaches its inbox or
+/// callback whether or not the ticket is kept. Dropping a ticket detaches the job (it still
+/// runs and delivers), unless the job was submitted
 /// with [`cancel_on_drop`](crate::JobBuilder::cancel_on_drop): then a job that has not started
 /// is cancelled, and its `Cancelled` outcome is delivered as usual.
 ///
@@ -222,7 +224,6 @@ impl Drop for JobRef {
 /// busy.wait()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[must_use = "dropping a ticket detaches its job (or cancels it, with cancel_on_drop)"]
 pub struct Ticket {
     job: JobRef,
 }

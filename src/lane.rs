@@ -28,6 +28,8 @@ pub(crate) struct LaneJobs<S> {
     pub(crate) waiting: VecDeque<Arc<dyn Task<S>>>,
     /// The head is in the pool's queue or running.
     pub(crate) busy: bool,
+    /// While busy: this lane's index in the pool's `busy_lanes`.
+    pub(crate) slot: usize,
 }
 
 impl<S> LaneQueue<S> {
@@ -36,6 +38,7 @@ impl<S> LaneQueue<S> {
             jobs: Mutex::new(LaneJobs {
                 waiting: VecDeque::new(),
                 busy: false,
+                slot: 0,
             }),
         })
     }

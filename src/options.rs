@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::delivery::{Delivery, ToCallback, ToHandle, ToInbox};
 use crate::error::{SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::inbox::Inbox;
-use crate::job::{Plain, Stateful};
+use crate::job::{Outcome, Plain, Stateful};
 use crate::lane::LaneQueue;
 use crate::pool::{Pool, StatePool, deadline_after, submit_error, timeout_error, try_submit_error};
 use crate::shared::Wait;
@@ -200,28 +200,7 @@ impl<'p, P, F, D> JobBuilder<'p, P, F, D> {
         })
     }
 
-    /// Runs `callback` with the outcome instead of returning it through a handle; the submit
-    /// calls then return a [`Ticket`](crate::Ticket).
-    ///
-    /// The callback runs where the job resolves: on the worker when the job ran, on the
-    /// cancelling thread for a cancelled job, on the pool's monitor thread for an expired one,
-    /// on the thread calling `shutdown_now` for a job it removed. Keep it short: a worker
-    /// serves no other job while its callback runs. A panic in it is caught and counted in
-    /// [`Stats::callback_panics`](crate::Stats::callback_panics); the worker survives.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = offthread::Pool::new();
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// pool.job(|| 2 + 2).on_complete(move |outcome| tx.send(outcome).unwrap()).submit()?;
-    /// assert_eq!(rx.recv()?, Ok(4));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn on_complete<C>(self, callback: C) -> JobBuilder<'p, P, F, ToCallback<C>> {
-        self.deliver_to(ToCallback(callback))
-    }
-
-    fn deliver_to<E>(self, delivery: E) -> JobBuilder<'p, P, F, E> {
+    pub(crate) fn deliver_to<E>(self, delivery: E) -> JobBuilder<'p, P, F, E> {
         JobBuilder {
             pool: self.pool,
             f: self.f,
@@ -256,6 +235,30 @@ where
     T: Send + 'static,
     D: Delivery<T>,
 {
+    /// Runs `callback` with the outcome instead of returning it through a handle; the submit
+    /// calls then return a [`Ticket`](crate::Ticket).
+    ///
+    /// The callback runs where the job resolves: on the worker when the job ran, on the
+    /// cancelling thread for a cancelled job, on the pool's monitor thread for an expired one,
+    /// on the thread calling `shutdown_now` for a job it removed. Keep it short: a worker
+    /// serves no other job while its callback runs. A panic in it is caught and counted in
+    /// [`Stats::callback_panics`](crate::Stats::callback_panics); the worker survives.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::new();
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// pool.job(|| 2 + 2).on_complete(move |outcome| tx.send(outcome).unwrap()).submit()?;
+    /// assert_eq!(rx.recv()?, Ok(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_complete<C>(self, callback: C) -> JobBuilder<'p, Pool, F, ToCallback<C>>
+    where
+        C: FnOnce(Outcome<T>) + Send + 'static,
+    {
+        self.deliver_to(ToCallback(callback))
+    }
+
     /// Queues the job, waiting for room while the queue (or the inbox) is full; as
     /// [`Pool::submit`].
     ///
@@ -335,6 +338,15 @@ where
     T: Send + 'static,
     D: Delivery<T>,
 {
+    /// Runs `callback` with the outcome instead of returning it through a handle; as
+    /// [`JobBuilder::on_complete`] for a [`Pool`].
+    pub fn on_complete<C>(self, callback: C) -> JobBuilder<'p, StatePool<S>, F, ToCallback<C>>
+    where
+        C: FnOnce(Outcome<T>) + Send + 'static,
+    {
+        self.deliver_to(ToCallback(callback))
+    }
+
     /// Queues the job, waiting for room while the queue (or the inbox) is full; as
     /// [`StatePool::submit`].
     ///

@@ -89,8 +89,9 @@ pub(crate) struct State<S> {
     pub(crate) lane_waiting: usize,
     /// Start deadlines of waiting jobs, earliest first; the monitor expires them on time.
     pub(crate) timers: BinaryHeap<Timer<S>>,
-    /// `shutdown_now` ran: a lane that advances drops its remaining jobs instead.
-    pub(crate) aborted: bool,
+    /// Lanes whose head is queued or running (`LaneJobs::slot` is each one's index), so
+    /// `shutdown_now` can reach every job waiting in a lane.
+    pub(crate) busy_lanes: Vec<Arc<LaneQueue<S>>>,
     /// Background jobs running now.
     pub(crate) bg_running: usize,
     /// Workers blocked in a nested wait (a job waiting on a job of its own pool). Each one
@@ -269,7 +270,7 @@ impl<S: 'static> Shared<S> {
                 queue: Queue::new(),
                 lane_waiting: 0,
                 timers: BinaryHeap::new(),
-                aborted: false,
+                busy_lanes: Vec::new(),
                 bg_running: 0,
                 blocked: 0,
                 named: Vec::new(),
@@ -471,6 +472,9 @@ impl<S: 'static> Shared<S> {
                 return cell;
             }
             jobs.busy = true;
+            jobs.slot = st.busy_lanes.len();
+            drop(jobs);
+            st.busy_lanes.push(lane);
         }
         let priority = task.state().priority;
         st.queue.push(task);
@@ -740,7 +744,7 @@ impl<S: 'static> Shared<S> {
     }
 
     /// Called under the lock when a lane's head has resolved: moves the lane's next job into
-    /// the queue (or, after `shutdown_now`, drops the rest of the lane).
+    /// the queue, or marks the lane idle.
     pub(crate) fn advance_lane(
         &self,
         st: &mut State<S>,
@@ -748,17 +752,6 @@ impl<S: 'static> Shared<S> {
         after: &mut After<S>,
     ) {
         let mut jobs = lane.jobs.lock();
-        if st.aborted {
-            for task in jobs.waiting.drain(..) {
-                if task.state().drop_waiting().is_some() {
-                    st.lane_waiting -= 1;
-                    st.counts.shut_down += 1;
-                    after.discard.push((task, JobError::ShutDown));
-                }
-            }
-            jobs.busy = false;
-            return;
-        }
         while let Some(next) = jobs.waiting.pop_front() {
             if next.state().unlane() {
                 st.lane_waiting -= 1;
@@ -772,7 +765,10 @@ impl<S: 'static> Shared<S> {
                 return;
             }
         }
+        let slot = jobs.slot;
         jobs.busy = false;
+        drop(jobs);
+        lane_idle(st, slot);
     }
 
     /// Starts a worker whose slot was reserved by `reserve_worker`. If the OS refuses, the slot
@@ -827,7 +823,6 @@ impl<S: 'static> Shared<S> {
         let mut st = self.state.lock();
         let mut dropped = Vec::new();
         if abort {
-            st.aborted = true;
             dropped = st.queue.drain_dropped();
             for (_, private) in &mut st.private {
                 dropped.extend(
@@ -837,18 +832,24 @@ impl<S: 'static> Shared<S> {
                 );
             }
             st.private_len = 0;
-            // The lanes whose heads were queued: their other jobs go too. (Lanes whose head is
-            // running drop theirs when the head ends: `advance_lane` sees `aborted`.)
+            // Every job waiting in a lane goes too. A lane whose head was just drained is idle
+            // now; one whose head is running goes idle when the head ends.
             let mut laned = Vec::new();
+            for lane in &st.busy_lanes {
+                let mut jobs = lane.jobs.lock();
+                laned.extend(
+                    jobs.waiting
+                        .drain(..)
+                        .filter(|t| t.state().drop_waiting().is_some()),
+                );
+            }
             for task in &dropped {
                 if let Some(lane) = &task.meta().lane {
                     let mut jobs = lane.jobs.lock();
-                    laned.extend(
-                        jobs.waiting
-                            .drain(..)
-                            .filter(|t| t.state().drop_waiting().is_some()),
-                    );
                     jobs.busy = false;
+                    let slot = jobs.slot;
+                    drop(jobs);
+                    lane_idle(&mut st, slot);
                 }
             }
             st.lane_waiting -= laned.len();
@@ -1011,6 +1012,14 @@ impl<S: 'static> PoolLink<S> for Shared<S> {
 
     fn leave_wait(&self) {
         self.state.lock().blocked -= 1;
+    }
+}
+
+/// Takes the lane at `slot` out of `busy_lanes`, keeping the moved lane's slot right.
+fn lane_idle<S>(st: &mut State<S>, slot: usize) {
+    st.busy_lanes.swap_remove(slot);
+    if let Some(moved) = st.busy_lanes.get(slot) {
+        moved.jobs.lock().slot = slot;
     }
 }
 
