@@ -8,6 +8,9 @@
 //! - `submit`: time for a submit to return while every worker is busy (fixed N = cores pools).
 //! - `sleepy`: 256 jobs that each sleep 1 ms, default builders, wall time until all are done.
 //! - `idle`: CPU used by an idle pool over 1 s (own process).
+//! - `priority`: queue wait of interactive jobs while background jobs flood an 8-worker pool,
+//!   with and without priorities (and peers that have none).
+//! - `lanes`: throughput of serial lanes against one dedicated thread per lane.
 #![allow(missing_docs)]
 
 use std::process::Command;
@@ -528,6 +531,208 @@ fn idle(bars: &mut Vec<Bar>) {
     });
 }
 
+const FLOOD_WORKERS: usize = 8;
+const FLOOD_JOBS: usize = 2000;
+const FLOOD_SLEEP: Duration = Duration::from_millis(2);
+const FLOOD_PROBES: usize = 100;
+const FLOOD_PACE: Duration = Duration::from_millis(2);
+const FLOOD_REPS: usize = 3;
+
+/// One run of the flood: `FLOOD_JOBS` sleeping jobs queued at once, then `FLOOD_PROBES`
+/// trivial jobs paced `FLOOD_PACE` apart; returns each probe's queue wait (submit → start, ns).
+fn flood_run(system: &str) -> Vec<f64> {
+    use offthread::Priority;
+    let probe = |at: Instant| move || at.elapsed().as_nanos() as f64;
+    let flood = || std::thread::sleep(FLOOD_SLEEP);
+    match system {
+        "offthread" | "offthread (no priorities)" => {
+            let prio = system == "offthread";
+            let pool = offthread::Pool::builder()
+                .max_workers(FLOOD_WORKERS)
+                .build()
+                .unwrap();
+            let bg = if prio {
+                Priority::Background
+            } else {
+                Priority::Normal
+            };
+            let fg = if prio {
+                Priority::Interactive
+            } else {
+                Priority::Normal
+            };
+            let floods: Vec<_> = (0..FLOOD_JOBS)
+                .map(|_| pool.job(flood).priority(bg).submit().unwrap())
+                .collect();
+            let probes: Vec<_> = (0..FLOOD_PROBES)
+                .map(|_| {
+                    std::thread::sleep(FLOOD_PACE);
+                    pool.job(probe(Instant::now()))
+                        .priority(fg)
+                        .submit()
+                        .unwrap()
+                })
+                .collect();
+            let waits = probes.into_iter().map(|h| h.wait().unwrap()).collect();
+            floods.into_iter().for_each(|h| h.wait().unwrap());
+            waits
+        }
+        "tokio" => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .max_blocking_threads(FLOOD_WORKERS)
+                .build()
+                .unwrap();
+            let floods: Vec<_> = (0..FLOOD_JOBS).map(|_| rt.spawn_blocking(flood)).collect();
+            let probes: Vec<_> = (0..FLOOD_PROBES)
+                .map(|_| {
+                    std::thread::sleep(FLOOD_PACE);
+                    rt.spawn_blocking(probe(Instant::now()))
+                })
+                .collect();
+            let waits = probes
+                .into_iter()
+                .map(|h| rt.block_on(h).unwrap())
+                .collect();
+            for h in floods {
+                rt.block_on(h).unwrap();
+            }
+            waits
+        }
+        "minimal" => {
+            let m = Minimal::new(FLOOD_WORKERS, 8192);
+            let floods: Vec<_> = (0..FLOOD_JOBS).map(|_| m.submit(flood)).collect();
+            let probes: Vec<_> = (0..FLOOD_PROBES)
+                .map(|_| {
+                    std::thread::sleep(FLOOD_PACE);
+                    m.submit(probe(Instant::now()))
+                })
+                .collect();
+            let waits = probes.into_iter().map(|rx| rx.recv().unwrap()).collect();
+            floods.into_iter().for_each(|rx| rx.recv().unwrap());
+            waits
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn priority(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## priority — {FLOOD_JOBS} jobs sleeping {FLOOD_SLEEP:?} flood {FLOOD_WORKERS} workers; \
+         {FLOOD_PROBES} trivial probes {FLOOD_PACE:?} apart: queue wait (submit → start), \
+         {FLOOD_REPS} interleaved reps pooled"
+    );
+    let names = ["offthread", "offthread (no priorities)", "tokio", "minimal"];
+    let mut waits: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..FLOOD_REPS {
+        for (i, name) in names.iter().enumerate() {
+            waits[i].extend(flood_run(name));
+        }
+    }
+    println!("| system | median wait | p99 wait |");
+    println!("|---|---|---|");
+    let mut ours = (0.0, 0.0);
+    for (i, name) in names.iter().enumerate() {
+        let (m, p) = (median(&mut waits[i]), pct(&mut waits[i], 0.99));
+        if i == 0 {
+            ours = (m, p);
+        }
+        println!("| {name} | {} | {} |", fmt_ns(m), fmt_ns(p));
+    }
+    println!(
+        "(offthread: probes Interactive, flood Background; the others queue everything FIFO. \
+         tokio: max_blocking_threads = {FLOOD_WORKERS})"
+    );
+    bars.push(Bar {
+        what: format!(
+            "interactive p99 wait under a background flood < one flood job ({FLOOD_SLEEP:?}): {}",
+            fmt_ns(ours.1)
+        ),
+        met: ours.1 < FLOOD_SLEEP.as_nanos() as f64,
+    });
+}
+
+const LANE_JOBS: usize = 64_000;
+const LANE_REPS: usize = 5;
+
+/// `lanes` lanes, `LANE_JOBS` trivial jobs spread round-robin, all awaited: jobs per second.
+fn lanes_run(system: &str, lanes: usize) -> f64 {
+    let per = LANE_JOBS / lanes;
+    let t = Instant::now();
+    match system {
+        "offthread lanes" => {
+            let pool = offthread::Pool::new();
+            let ls: Vec<_> = (0..lanes).map(|_| pool.lane()).collect();
+            let mut handles = Vec::with_capacity(LANE_JOBS);
+            for j in 0..per {
+                for l in &ls {
+                    handles.push(l.submit(move || j).unwrap());
+                }
+            }
+            for h in handles {
+                h.wait().unwrap();
+            }
+        }
+        "thread per lane" => {
+            let threads: Vec<_> = (0..lanes)
+                .map(|_| {
+                    let (tx, rx) = crossbeam_channel::unbounded::<BoxJob>();
+                    let t = std::thread::spawn(move || {
+                        for job in rx {
+                            job();
+                        }
+                    });
+                    (tx, t)
+                })
+                .collect();
+            let mut results = Vec::with_capacity(LANE_JOBS);
+            for j in 0..per {
+                for (tx, _) in &threads {
+                    let (rtx, rrx) = oneshot::channel();
+                    tx.send(Box::new(move || {
+                        let _ = rtx.send(j);
+                    }))
+                    .unwrap();
+                    results.push(rrx);
+                }
+            }
+            for r in results {
+                r.recv().unwrap();
+            }
+            for (tx, t) in threads {
+                drop(tx);
+                t.join().unwrap();
+            }
+        }
+        _ => unreachable!(),
+    }
+    LANE_JOBS as f64 / t.elapsed().as_secs_f64()
+}
+
+fn lanes(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## lanes — {LANE_JOBS} trivial jobs round-robin over L serial lanes, all awaited \
+         (setup and teardown included; {LANE_REPS} interleaved reps)"
+    );
+    println!("| L | offthread lanes (jobs/s) | thread per lane (jobs/s) | offthread ÷ threads |");
+    println!("|---|---|---|---|");
+    for l in [1, 8, 64, 1000] {
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for _ in 0..LANE_REPS {
+            ours.push(lanes_run("offthread lanes", l));
+            theirs.push(lanes_run("thread per lane", l));
+        }
+        let (a, b) = (median(&mut ours), median(&mut theirs));
+        println!("| {l} | {a:.0} | {b:.0} | {:.2}× |", a / b);
+        if l == 64 {
+            bars.push(Bar {
+                what: format!("64 lanes ≥ 1.0× 64 dedicated threads: {:.2}×", a / b),
+                met: a >= b,
+            });
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--child") {
@@ -565,6 +770,12 @@ fn main() {
     }
     if want("idle") {
         idle(&mut bars);
+    }
+    if want("priority") {
+        priority(&mut bars);
+    }
+    if want("lanes") {
+        lanes(&mut bars);
     }
     println!("\n## bars");
     for b in &bars {

@@ -119,6 +119,7 @@ impl<T, K> Inbox<T, K> {
     /// let pool = offthread::Pool::new();
     /// pool.job(|| 1).inbox(&inbox, ()).submit()?;
     /// assert!(inbox.recv().is_some());
+    /// pool.shutdown(); // the hook runs just after the outcome lands: join the worker first
     /// assert_eq!(wakes.load(Ordering::Relaxed), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -57,6 +57,53 @@
 //! job (it never runs, its slot frees at once) or raises a flag that a running job reads with
 //! [`is_cancelled`]; a running job is never interrupted, only asked to stop.
 //!
+//! # A GUI inbox, priorities and options
+//! A frame loop submits with [`JobBuilder::try_submit`] (never waits) and drains an [`Inbox`]
+//! once per frame (never waits either). Per-job options go on the [`JobBuilder`] that
+//! [`Pool::job`] returns: a [`Priority`] (interactive work jumps the queue; background work
+//! never holds every worker), a start deadline (a job that cannot start in time resolves
+//! `Expired` instead of running late), cancel-on-drop, a name, and where the outcome goes — a
+//! handle, an inbox, or a completion callback ([`JobBuilder::on_complete`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use offthread::{Inbox, Pool, Priority};
+//!
+//! let pool = Pool::new();
+//! let inbox = Inbox::with_wake(256, || { /* window.request_redraw() */ });
+//! pool.job(|| "thumbnail.png")
+//!     .priority(Priority::Interactive)
+//!     .start_timeout(Duration::from_secs(1)) // stale after a second: don't bother
+//!     .inbox(&inbox, "thumb")
+//!     .try_submit()?;
+//! pool.job(|| "index built").priority(Priority::Background).inbox(&inbox, "index").try_submit()?;
+//!
+//! let mut arrived = 0;
+//! while arrived < 2 {
+//!     // once per frame:
+//!     for (key, outcome) in inbox.drain() {
+//!         println!("{key}: {:?}", outcome?);
+//!         arrived += 1;
+//!     }
+//! #   std::thread::yield_now();
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Serial lanes and nested waits
+//! [`Pool::lane`] gives a [`Lane`]: its jobs run one at a time, in order, on the shared pool,
+//! with no thread of their own — one lane per document, per connection, per user. A job may
+//! wait on another job of its own pool without deadlocking: the waiting worker lends its place
+//! to a new one (see [`Handle::wait`]).
+//!
+//! ```
+//! let pool = offthread::Pool::builder().max_workers(1).build()?;
+//! let p = pool.clone();
+//! let outer = pool.submit(move || p.submit(|| 20).unwrap().wait().unwrap() + 1)?;
+//! assert_eq!(outer.wait(), Ok(21)); // one worker, yet the inner job ran
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Per-worker state
 //! [`PoolBuilder::build_with_state`] gives each worker a value built on its own thread (a
 //! database connection, a `!Send` client); jobs receive `&mut S`:
