@@ -94,11 +94,13 @@ fn run(priorities: bool) -> Report {
     report
 }
 
-fn pct(v: &mut [Duration], p: f64) -> Duration {
+/// The `p` quantile, printed; "—" when there are no samples.
+fn pct(v: &mut [Duration], p: f64) -> String {
     v.sort();
-    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
-        .copied()
-        .unwrap_or_default()
+    match v.get(((v.len() as f64 - 1.0) * p).round() as usize) {
+        Some(d) if !v.is_empty() => format!("{d:.2?}"),
+        _ => "—".to_owned(),
+    }
 }
 
 fn main() {
@@ -115,7 +117,7 @@ fn main() {
         let answered = r.click_latency.len();
         let prompt = r.frames_late.iter().filter(|&&late| late <= 1).count();
         println!(
-            "| {} | {answered}/{FRAMES} | {:.2?} | {:.2?} | {prompt} | {} | {:.2?} |",
+            "| {} | {answered}/{FRAMES} | {} | {} | {prompt} | {} | {:.2?} |",
             if priorities {
                 "with priorities"
             } else {

@@ -167,26 +167,21 @@ where
 }
 
 /// The caller's reference to a job: cancels it, and cancels a job that has not started when
-/// dropped if the job was submitted with `cancel_on_drop`.
+/// dropped if the job was submitted with `cancel_on_drop` (a flag the job itself carries, so
+/// this stays one fat pointer).
 pub struct JobRef {
     job: Arc<dyn Control>,
-    cancel_on_drop: bool,
 }
 
 impl fmt::Debug for JobRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobRef")
-            .field("cancel_on_drop", &self.cancel_on_drop)
-            .finish_non_exhaustive()
+        f.debug_struct("JobRef").finish_non_exhaustive()
     }
 }
 
 impl JobRef {
-    pub(crate) fn new(job: Arc<dyn Control>, cancel_on_drop: bool) -> Self {
-        Self {
-            job,
-            cancel_on_drop,
-        }
+    pub(crate) fn new(job: Arc<dyn Control>) -> Self {
+        Self { job }
     }
 
     pub(crate) fn control(&self) -> &dyn Control {
@@ -196,9 +191,7 @@ impl JobRef {
 
 impl Drop for JobRef {
     fn drop(&mut self) {
-        if self.cancel_on_drop {
-            self.job.cancel_if_waiting();
-        }
+        self.job.handle_dropped();
     }
 }
 

@@ -307,5 +307,5 @@ pub(crate) fn resolved<T: Send + 'static>(outcome: Outcome<T>) -> Handle<T> {
     }
     let (tx, rx) = oneshot::channel();
     let _ = tx.send(outcome);
-    Handle::new(rx, JobRef::new(Arc::new(Done), false))
+    Handle::new(rx, JobRef::new(Arc::new(Done)))
 }

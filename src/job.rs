@@ -132,13 +132,16 @@ pub(crate) enum Place {
 pub(crate) struct JobState {
     state: AtomicU8,
     pub(crate) priority: Priority,
+    /// Dropping the caller's handle (or ticket) cancels the job if it has not started.
+    cancel_on_drop: bool,
 }
 
 impl JobState {
-    pub(crate) fn new(priority: Priority) -> Self {
+    pub(crate) fn new(priority: Priority, cancel_on_drop: bool) -> Self {
         Self {
             state: AtomicU8::new(QUEUED),
             priority,
+            cancel_on_drop,
         }
     }
 
@@ -200,28 +203,51 @@ impl JobState {
     }
 }
 
-/// A job's options that the pool reads: its name, start deadline and lane.
-pub(crate) struct Meta<S> {
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) lane: Option<Arc<LaneQueue<S>>>,
+/// A job's options that the pool reads: its name, start deadline and lane. Boxed, and absent
+/// for a plain job, so they cost a plain job one pointer.
+pub(crate) struct Meta<S>(Option<Box<Extra<S>>>);
+
+struct Extra<S> {
+    name: Option<Arc<str>>,
+    deadline: Option<Instant>,
+    lane: Option<Arc<LaneQueue<S>>>,
 }
 
-impl<S> Default for Meta<S> {
-    fn default() -> Self {
-        Self {
-            name: None,
-            deadline: None,
-            lane: None,
+impl<S> Meta<S> {
+    pub(crate) fn new(
+        name: Option<Arc<str>>,
+        deadline: Option<Instant>,
+        lane: Option<Arc<LaneQueue<S>>>,
+    ) -> Self {
+        if name.is_none() && deadline.is_none() && lane.is_none() {
+            return Self(None);
         }
+        Self(Some(Box::new(Extra {
+            name,
+            deadline,
+            lane,
+        })))
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.0.as_ref()?.name.as_ref()
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.0.as_ref()?.deadline
+    }
+
+    pub(crate) fn lane(&self) -> Option<&Arc<LaneQueue<S>>> {
+        self.0.as_ref()?.lane.as_ref()
     }
 }
 
 /// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
 pub(crate) trait Control: Send + Sync {
     fn cancel(&self) -> CancelOutcome;
-    /// Dequeues the job if it has not started; never touches a running one.
-    fn cancel_if_waiting(&self) {}
+    /// The caller's handle (or ticket) was dropped: with cancel-on-drop, dequeues the job if it
+    /// has not started; never touches a running one.
+    fn handle_dropped(&self) {}
     fn cancel_requested(&self) -> bool;
     /// RUNNING (or RUNNING_CANCEL) → FINISHED, just before the outcome is delivered.
     fn mark_finished(&self) {}
@@ -266,11 +292,11 @@ impl<S, J, D> JobCell<S, J, D> {
         job: J,
         sink: D,
         pool: Arc<dyn PoolLink<S>>,
-        priority: Priority,
+        state: JobState,
         meta: Meta<S>,
     ) -> Self {
         Self {
-            state: JobState::new(priority),
+            state,
             slot: Mutex::new(Some((job, sink))),
             pool,
             meta,
@@ -322,9 +348,11 @@ where
         }
     }
 
-    fn cancel_if_waiting(&self) {
+    fn handle_dropped(&self) {
         // ORDERING: a first look; `dequeue` decides under the pool lock.
-        if matches!(self.state.state.load(Ordering::Relaxed), QUEUED | LANED) {
+        if self.state.cancel_on_drop
+            && matches!(self.state.state.load(Ordering::Relaxed), QUEUED | LANED)
+        {
             self.dequeue();
         }
     }
@@ -339,10 +367,7 @@ where
     }
 
     fn lane_id(&self) -> usize {
-        self.meta
-            .lane
-            .as_ref()
-            .map_or(0, |l| Arc::as_ptr(l) as usize)
+        self.meta.lane().map_or(0, |l| Arc::as_ptr(l) as usize)
     }
 
     fn enter_wait(&self) -> bool {
@@ -361,10 +386,7 @@ where
 impl<S, J, D: Deliver> JobCell<S, J, D> {
     /// Takes a waiting job out of the pool and resolves it `Cancelled`.
     fn dequeue(&self) -> bool {
-        if self
-            .pool
-            .cancel_queued(&self.state, self.meta.lane.as_ref())
-        {
+        if self.pool.cancel_queued(&self.state, self.meta.lane()) {
             self.discard_now(JobError::Cancelled);
             return true;
         }

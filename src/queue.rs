@@ -124,7 +124,7 @@ impl<S: 'static> Queue<S> {
                 class.items.clear();
                 class.tombstones = 0;
             }
-            if let Some(deadline) = task.meta().deadline
+            if let Some(deadline) = task.meta().deadline()
                 && *now.get_or_insert_with(Instant::now) >= deadline
                 && task.state().drop_waiting().is_some()
             {
@@ -199,16 +199,12 @@ mod tests {
 
     fn job_with(priority: Priority, deadline: Option<Instant>) -> Arc<dyn Task<()>> {
         let (tx, _rx) = oneshot::channel::<crate::Outcome<()>>();
-        let meta = Meta {
-            deadline,
-            ..Meta::default()
-        };
         Arc::new(JobCell::new(
             Plain(|| ()),
             tx,
             Arc::new(NoPool),
-            priority,
-            meta,
+            JobState::new(priority, false),
+            Meta::new(None, deadline, None),
         ))
     }
 

@@ -317,13 +317,10 @@ impl<S: 'static> Shared<S> {
         D: Deliver,
     {
         let pool: Arc<dyn PoolLink<S>> = self.clone();
-        let meta = Meta {
-            name: opts.name,
-            deadline: opts.deadline,
-            lane: opts.lane,
-        };
+        let meta = Meta::new(opts.name, opts.deadline, opts.lane);
+        let state = JobState::new(opts.priority, opts.cancel_on_drop);
         Prepared {
-            cell: Arc::new(JobCell::new(job, sink, pool, opts.priority, meta)),
+            cell: Arc::new(JobCell::new(job, sink, pool, state, meta)),
         }
     }
 
@@ -460,10 +457,10 @@ impl<S: 'static> Shared<S> {
         let cell = prepared.cell;
         let task: Arc<dyn Task<S>> = cell.clone();
         st.counts.submitted += 1;
-        if let Some(deadline) = task.meta().deadline {
+        if let Some(deadline) = task.meta().deadline() {
             self.add_timer(&mut st, deadline, task.clone());
         }
-        if let Some(lane) = task.meta().lane.clone() {
+        if let Some(lane) = task.meta().lane().cloned() {
             let mut jobs = lane.jobs.lock();
             if jobs.busy {
                 task.state().set_laned();
@@ -685,7 +682,7 @@ impl<S: 'static> Shared<S> {
             let Some(Timer { task, .. }) = st.timers.pop() else {
                 break;
             };
-            if self.unqueue(st, task.state(), task.meta().lane.as_ref(), after) {
+            if self.unqueue(st, task.state(), task.meta().lane(), after) {
                 st.counts.expired += 1;
                 after.discard.push((task, JobError::Expired));
                 freed = true;
@@ -844,7 +841,7 @@ impl<S: 'static> Shared<S> {
                 );
             }
             for task in &dropped {
-                if let Some(lane) = &task.meta().lane {
+                if let Some(lane) = task.meta().lane() {
                     let mut jobs = lane.jobs.lock();
                     jobs.busy = false;
                     let slot = jobs.slot;
@@ -925,7 +922,7 @@ impl<S: 'static> Shared<S> {
             let job = Stateful(move |state: &mut S| f(state));
             let Prepared { cell } = self.prepare(job, tx, Opts::default());
             st.private[i].1.push_back(cell.clone());
-            handles.push(Handle::new(rx, JobRef::new(cell, false)));
+            handles.push(Handle::new(rx, JobRef::new(cell)));
         }
         st.private_len += handles.len();
         st.counts.submitted += handles.len() as u64;

@@ -33,7 +33,6 @@ impl<S: 'static> Core<S> {
         D: Delivery<T>,
     {
         let shared = self.shared();
-        let cancel_on_drop = opts.cancel_on_drop;
         let (sink, rest, room) = delivery.split();
         if let Some(room) = &room {
             let reserved = match wait {
@@ -49,7 +48,7 @@ impl<S: 'static> Core<S> {
             }
         }
         match shared.submit(shared.prepare(job, sink, opts), wait) {
-            Ok(cell) => Ok(D::receipt(rest, JobRef::new(cell, cancel_on_drop))),
+            Ok(cell) => Ok(D::receipt(rest, JobRef::new(cell))),
             Err((prepared, why)) => {
                 let job = prepared.into_job();
                 if let Some(room) = room {
@@ -73,7 +72,6 @@ impl<S: 'static> Core<S> {
         D: Delivery<T>,
     {
         let shared = self.shared().clone();
-        let cancel_on_drop = opts.cancel_on_drop;
         let (sink, rest, room) = delivery.split();
         let prepared = shared.prepare(job, sink, opts);
         SubmitAsync {
@@ -83,7 +81,6 @@ impl<S: 'static> Core<S> {
             reserved: false,
             room_waiter: None,
             waiter: None,
-            cancel_on_drop,
         }
     }
 }
@@ -102,7 +99,6 @@ pub(crate) struct SubmitAsync<S: 'static, J, T, D: Sealed<T>> {
     room_waiter: Option<u64>,
     /// Our registration among the pool's async waiters, if any.
     waiter: Option<u64>,
-    cancel_on_drop: bool,
 }
 
 // The job is never pinned in place: it moves in and out of an `Option` by value.
@@ -137,7 +133,7 @@ where
             Ok(cell) => {
                 this.reserved = false; // the slot now belongs to the queued job
                 let job: Arc<JobCell<S, J, Sink<D, T>>> = cell;
-                Poll::Ready(Ok(D::receipt(rest, JobRef::new(job, this.cancel_on_drop))))
+                Poll::Ready(Ok(D::receipt(rest, JobRef::new(job))))
             }
             Err((prepared, Some(_shut_down))) => Poll::Ready(Err(prepared.into_job())),
             Err((prepared, None)) => {

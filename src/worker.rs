@@ -153,7 +153,7 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
         let mut after = After::new();
         for task in expired.drain(..) {
             st.counts.expired += 1;
-            if let Some(lane) = &task.meta().lane {
+            if let Some(lane) = task.meta().lane() {
                 shared.advance_lane(&mut st, lane, &mut after);
             }
             after.discard.push((task, JobError::Expired));
@@ -239,14 +239,14 @@ fn run_claimed<S: 'static>(
     if background {
         st.bg_running += 1;
     }
-    let named = match &task.meta().name {
+    let named = match task.meta().name() {
         Some(name) => {
             st.named.push((id, name.clone(), Instant::now()));
             true
         }
         None => false,
     };
-    let lane = task.meta().lane.clone();
+    let lane = task.meta().lane().cloned();
     shared.wake_for_backlog(st);
     // Time the job when others wait behind it (see `LONG_JOB`); one job in eight, so the
     // clock stays off the path of short jobs.

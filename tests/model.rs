@@ -1,18 +1,47 @@
 //! A proptest state machine over random sequences of submit / try_submit / cancel / drop handle /
-//! panicking job / release / shutdown / shutdown_now. Afterwards: every accepted job resolved
-//! exactly once with an outcome the model allows, every refused job came back, and the stats
-//! add up.
+//! panicking job / release / shutdown / shutdown_now, with random job options (priority, lane,
+//! start deadline, cancel-on-drop). Afterwards: every accepted job resolved exactly once with an
+//! outcome the model allows, every refused job came back, and the stats add up.
 mod common;
 use common::*;
-use offthread::{CancelOutcome, Handle, JobError, Pool, SubmitError, TrySubmitError};
+use offthread::{CancelOutcome, Handle, JobError, Pool, Priority, SubmitError, TrySubmitError};
 use proptest::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Options of a submitted job.
+#[derive(Debug, Clone, Copy)]
+struct Opts {
+    priority: u8,
+    /// 0: the pool; 1 or 2: one of two lanes.
+    lane: u8,
+    /// 0: none; 1: already passed; 2: a millisecond away.
+    deadline: u8,
+    cancel_on_drop: bool,
+}
+
+fn opts() -> impl Strategy<Value = Opts> {
+    (0..3u8, 0..3u8, 0..3u8, any::<bool>()).prop_map(
+        |(priority, lane, deadline, cancel_on_drop)| Opts {
+            priority,
+            lane,
+            deadline,
+            cancel_on_drop,
+        },
+    )
+}
 
 #[derive(Debug, Clone)]
 enum Op {
-    Submit { panics: bool, gated: bool },
-    TrySubmit { gated: bool },
+    Submit {
+        panics: bool,
+        gated: bool,
+        opts: Opts,
+    },
+    TrySubmit {
+        gated: bool,
+    },
     Cancel(usize),
     DropHandle(usize),
     Release,
@@ -22,7 +51,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (any::<bool>(), any::<bool>()).prop_map(|(p, g)| Op::Submit { panics: p && !g, gated: g }),
+        4 => (any::<bool>(), any::<bool>(), opts())
+            .prop_map(|(p, g, opts)| Op::Submit { panics: p && !g, gated: g, opts }),
         3 => any::<bool>().prop_map(|g| Op::TrySubmit { gated: g }),
         2 => (0..64usize).prop_map(Op::Cancel),
         1 => (0..64usize).prop_map(Op::DropHandle),
@@ -38,6 +68,8 @@ struct Job {
     id: usize,
     panics: bool,
     cancel: Option<CancelOutcome>,
+    /// Has a start deadline (may resolve `Expired`).
+    deadline: bool,
 }
 
 fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
@@ -46,6 +78,7 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
         .queue_capacity(capacity)
         .build()
         .unwrap();
+    let lanes = [pool.lane(), pool.lane()];
     let gate = Gate::new();
     let runs: Arc<Vec<AtomicUsize>> =
         Arc::new((0..ops.len()).map(|_| AtomicUsize::new(0)).collect());
@@ -72,14 +105,39 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
 
     for (id, op) in ops.iter().cloned().enumerate() {
         match op {
-            Op::Submit { panics, gated } => {
+            Op::Submit {
+                panics,
+                gated,
+                opts,
+            } => {
+                let f = make(id, panics, gated);
+                let mut job = match opts.lane {
+                    0 => pool.job(f),
+                    l => lanes[usize::from(l) - 1].job(f),
+                };
+                job = job.priority(
+                    [
+                        Priority::Interactive,
+                        Priority::Normal,
+                        Priority::Background,
+                    ][usize::from(opts.priority)],
+                );
+                match opts.deadline {
+                    1 => job = job.start_deadline(Instant::now()),
+                    2 => job = job.start_timeout(Duration::from_millis(1)),
+                    _ => {}
+                }
+                if opts.cancel_on_drop {
+                    job = job.cancel_on_drop();
+                }
                 // Never block the test on a full queue with gated workers: use a timeout.
-                match pool.submit_timeout(make(id, panics, gated), TINY) {
+                match job.submit_timeout(TINY) {
                     Ok(h) => jobs.push(Job {
                         handle: Some(h),
                         id,
                         panics,
                         cancel: None,
+                        deadline: opts.deadline != 0,
                     }),
                     Err(e) => {
                         assert!(!closed || e.is_shut_down());
@@ -95,6 +153,7 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
                     id,
                     panics: false,
                     cancel: None,
+                    deadline: false,
                 }),
                 Err(e) => {
                     if closed {
@@ -162,6 +221,7 @@ fn run(ops: Vec<Op>, workers: usize, capacity: usize) {
                 assert_eq!(ran, 0);
             }
             Err(JobError::ShutDown) => assert_eq!(ran, 0),
+            Err(JobError::Expired) => assert!(job.deadline && ran == 0),
             Err(e) => panic!("unexpected {e}"),
         }
     }
