@@ -266,6 +266,11 @@ impl<T, K> InboxShared<T, K> {
         if st.room_waiters > 0 {
             self.room.notify_one();
         }
+        if st.reserved == 0 && st.receivers > 0 {
+            // A reservation was given back and nothing is on its way any more: blocked
+            // receivers would wait forever; wake them to return `None`.
+            self.ready.notify_all();
+        }
         std::mem::take(&mut st.async_waiters)
     }
 }

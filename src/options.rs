@@ -148,7 +148,9 @@ impl<'p, P, F, D> JobBuilder<'p, P, F, D> {
 
     /// The job must start by `deadline`: if it is still queued then (or waiting in its lane),
     /// it never starts and resolves [`JobError::Expired`](crate::JobError::Expired), promptly
-    /// at the deadline. A job that started in time runs to its end.
+    /// at the deadline (the pool's monitor thread keeps the deadlines; once the pool is shutting
+    /// down, a late job expires when a worker reaches it instead). A job that started in time
+    /// runs to its end.
     ///
     /// # Examples
     /// ```
@@ -179,6 +181,22 @@ impl<'p, P, F, D> JobBuilder<'p, P, F, D> {
     /// Dropping the handle (or [`Ticket`](crate::Ticket), or the `.await`ing future) cancels
     /// the job if it has not started. A job that started runs to its end (cancel first to
     /// raise its [`is_cancelled`](crate::is_cancelled) flag).
+    ///
+    /// The async case this is for: a request handler awaits the job, the client goes away, the
+    /// handler's future is dropped — and the queued query never runs.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::builder().max_workers(1).build()?;
+    /// let (release, gate) = std::sync::mpsc::channel::<()>();
+    /// let busy = pool.submit(move || gate.recv().ok())?;
+    /// let unwanted = pool.job(|| unreachable!("never runs")).cancel_on_drop().submit()?;
+    /// drop::<offthread::Handle<()>>(unwanted);
+    /// assert_eq!(pool.stats().cancelled, 1);
+    /// release.send(())?;
+    /// busy.wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cancel_on_drop(mut self) -> Self {
         self.cancel_on_drop = true;
         self
@@ -193,6 +211,15 @@ impl<'p, P, F, D> JobBuilder<'p, P, F, D> {
     /// Delivers the outcome to `inbox`, tagged with `key`, instead of a handle; the submit
     /// calls then return a [`Ticket`](crate::Ticket). The submission reserves a slot in the
     /// inbox first: a full inbox is backpressure (see [`Inbox`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::new();
+    /// let inbox = offthread::Inbox::new(16);
+    /// pool.job(|| "a.png loaded").inbox(&inbox, 7).try_submit()?;
+    /// assert_eq!(inbox.recv(), Some((7, Ok("a.png loaded"))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn inbox<T, K>(self, inbox: &Inbox<T, K>, key: K) -> JobBuilder<'p, P, F, ToInbox<T, K>> {
         self.deliver_to(ToInbox {
             inbox: inbox.clone(),

@@ -235,3 +235,43 @@ fn shutdown_now_delivers_shut_down_to_inboxes_and_callbacks() {
     closer.join().unwrap();
     busy.into_iter().for_each(|h| h.wait().unwrap());
 }
+
+#[test]
+fn a_blocked_recv_returns_none_when_the_last_reservation_is_given_back() {
+    let gate = Gate::new();
+    let pool = Pool::builder()
+        .max_workers(1)
+        .queue_capacity(1)
+        .build()
+        .unwrap();
+    let busy = occupy(&pool, 1, &gate);
+    let filler = pool.submit(|| ()).unwrap(); // the queue is full
+    let inbox: Inbox<u32> = Inbox::new(4);
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    // The future reserves its inbox slot, then pends on the full queue: one outcome "on its way".
+    let mut fut = Box::pin(pool.job(|| 1).inbox(&inbox, ()).submit_async());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(inbox.in_flight(), 1);
+    let (tx, rx) = mpsc::channel();
+    let (ready_tx, ready) = mpsc::channel();
+    let receiver = std::thread::spawn({
+        let inbox = inbox.clone();
+        move || {
+            ready_tx.send(()).unwrap();
+            tx.send(inbox.recv().is_none()).unwrap();
+        }
+    });
+    ready.recv().unwrap();
+    // Give the receiver time to block in `recv` (if it has not, it returns `None` at once and
+    // the test still holds; if it has, only the wake-up on release can end its wait).
+    for _ in 0..1000 {
+        std::thread::yield_now();
+    }
+    drop(fut); // the reservation comes back: nothing is on its way
+    assert_eq!(rx.recv_timeout(HUGE), Ok(true), "recv hung");
+    receiver.join().unwrap();
+    gate.open();
+    busy.into_iter().for_each(|h| h.wait().unwrap());
+    filler.wait().unwrap();
+}
