@@ -851,10 +851,13 @@ impl<S: 'static> Shared<S> {
             }
             st.lane_waiting -= laned.len();
             dropped.extend(laned);
-            st.timers.clear();
             st.counts.shut_down += dropped.len() as u64;
             self.publish_len(&st);
         }
+        // The monitor stops with intake, and with it the timers: workers still expire late jobs
+        // when they reach them. Clearing also breaks the cycle pool → timer → job → pool that
+        // would otherwise keep a dropped pool alive until its last deadline entry went.
+        st.timers.clear();
         let mut wakers = Vec::new();
         if !st.closed {
             st.closed = true;

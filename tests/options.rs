@@ -360,3 +360,24 @@ fn state_pool_jobs_take_options_too() {
         .unwrap();
     assert_eq!(h.wait(), Ok(11));
 }
+
+#[test]
+fn a_dropped_pool_is_freed_even_with_deadlines_left_behind() {
+    // The init closure lives as long as the pool's shared state: its token drops with it.
+    let counter = DropCounter::new();
+    let token = counter.token();
+    let pool = Pool::builder()
+        .build_with_state(move || {
+            let _keep = &token;
+        })
+        .unwrap();
+    let h = pool
+        .job(|_: &mut ()| 1)
+        .start_timeout(HUGE * 10) // its timer outlives the job by far
+        .submit()
+        .unwrap();
+    assert_eq!(h.wait(), Ok(1));
+    pool.shutdown();
+    drop(pool);
+    eventually("the pool's state was freed", || counter.dropped() == 1);
+}
