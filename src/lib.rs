@@ -131,8 +131,10 @@
 
 mod builder;
 mod delivery;
+mod dequeue;
 mod error;
 mod global;
+mod growth;
 mod handle;
 mod inbox;
 mod job;

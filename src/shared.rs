@@ -1,7 +1,6 @@
 //! The state every clone of a pool and every worker share: one lock over the queue and the
 //! counts, three condvars, and the submission and shutdown logic.
 
-use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -11,26 +10,17 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::delivery::JobRef;
+use crate::dequeue::{Timer, lane_idle};
 use crate::error::{JobError, ShutdownTimeout};
 use crate::handle::Handle;
-use crate::job::{
-    Deliver, JobCell, JobFn, JobState, Meta, Outcome, Place, PoolLink, Stateful, Task,
-};
+use crate::job::{Deliver, JobCell, JobFn, JobState, Meta, Outcome, PoolLink, Stateful, Task};
 use crate::lane::LaneQueue;
-use crate::options::{Opts, Priority};
+use crate::options::Opts;
 use crate::queue::Queue;
 use crate::spin::Backoff;
 use crate::stats::RunningJob;
 use crate::stats::{Counts, Stats};
 use crate::worker;
-
-/// How long every worker must be busy with no job finishing before the monitor grows the pool
-/// past the CPU count.
-const STALL_TIME: Duration = Duration::from_millis(1);
-
-/// A job that ran at least this long while others waited starts one more worker as it ends:
-/// the queue is served by blocking calls, and more threads help.
-pub(crate) const LONG_JOB: Duration = Duration::from_micros(500);
 
 /// Keeps a hot atomic on a cache line of its own (128 bytes: adjacent-line prefetch pairs lines).
 #[repr(align(128))]
@@ -151,29 +141,6 @@ impl<S: 'static> State<S> {
     }
 }
 
-/// A waiting job's start deadline, ordered so that `BinaryHeap` pops the earliest first.
-pub(crate) struct Timer<S> {
-    at: Instant,
-    task: Arc<dyn Task<S>>,
-}
-
-impl<S> PartialEq for Timer<S> {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at
-    }
-}
-impl<S> Eq for Timer<S> {}
-impl<S> PartialOrd for Timer<S> {
-    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(other))
-    }
-}
-impl<S> Ord for Timer<S> {
-    fn cmp(&self, other: &Self) -> CmpOrdering {
-        other.at.cmp(&self.at) // reversed: the earliest deadline is the heap's top
-    }
-}
-
 /// Work found under the lock that must run after it is released: wakers to wake, workers to
 /// start (already reserved), jobs to resolve (their closure's `Drop` and their sink are user
 /// code).
@@ -230,7 +197,7 @@ pub(crate) struct Shared<S> {
     /// Panics caught in completion callbacks and inbox wake hooks.
     pub(crate) callback_panics: AtomicU64,
     /// This pool, for starting workers from `&self` paths.
-    me: Weak<Self>,
+    pub(crate) me: Weak<Self>,
     pub(crate) config: Config<S>,
 }
 
@@ -484,317 +451,6 @@ impl<S: 'static> Shared<S> {
         cell
     }
 
-    /// Records a waiting job's start deadline; tells the monitor if it is the new earliest.
-    fn add_timer(&self, st: &mut State<S>, at: Instant, task: Arc<dyn Task<S>>) {
-        // Cancelled jobs leave their timers behind; sweep them once they dominate.
-        if st.timers.len() >= 64 && st.timers.len() > 2 * st.queued() {
-            st.timers.retain(|t| t.task.state().is_waiting());
-        }
-        let earliest = st.timers.peek().is_none_or(|t| at < t.at);
-        st.timers.push(Timer { at, task });
-        if earliest {
-            self.monitor.notify_one();
-        }
-    }
-
-    /// Makes sure some worker will take the job just queued. Returns `true` if the caller must
-    /// start a worker (a slot was reserved for it in `workers`).
-    fn wake_or_grow(&self, st: &mut State<S>, priority: Priority) -> bool {
-        if !self.unserved(st) {
-            return false;
-        }
-        if st.idle > 0 {
-            // One wake-up in flight at a time: the woken worker, finding a backlog, wakes the
-            // next (`wake_for_backlog`). Waking one sleeper per submit instead costs a futex
-            // pair per job when a fast producer keeps emptying the queue.
-            if st.wakeups == 0 {
-                self.wake_one(st);
-            }
-            return false;
-        }
-        // Past the CPU count, a submit never starts a thread itself: it arms the monitor,
-        // which starts one if the pool stays stalled (every worker busy, no job finishing) for
-        // `STALL_TIME`. Started workers then chain further growth (`grow_on_start`). An
-        // interactive job is the exception: someone waits on it now.
-        if st.workers >= self.config.eager_workers && priority != Priority::Interactive {
-            self.arm_monitor(st);
-            return false;
-        }
-        self.reserve_worker(st)
-    }
-
-    /// Asks the monitor to watch for a stall. Called by whoever sees jobs waiting with no idle
-    /// worker to take them: a submitter, or a worker that has just taken a job (the last
-    /// submit may have come while idle workers were still being woken, one at a time).
-    fn arm_monitor(&self, st: &mut State<S>) {
-        if !st.monitor_armed && st.workers < self.max_workers(st) {
-            st.monitor_armed = true;
-            self.monitor.notify_one();
-        }
-    }
-
-    /// Wakes one idle worker (it is counted out of `idle` and into `wakeups` at once).
-    fn wake_one(&self, st: &mut State<S>) {
-        st.idle -= 1;
-        st.wakeups += 1;
-        self.work.notify_one();
-    }
-
-    /// Called by a worker that just took a job: if jobs still wait beyond the workers on their
-    /// way, wake one more idle worker (the chain behind `wake_or_grow`'s one-at-a-time rule),
-    /// or, with none idle, arm the monitor.
-    pub(crate) fn wake_for_backlog(&self, st: &mut State<S>) {
-        if !self.unserved(st) {
-            return;
-        }
-        if st.idle == 0 {
-            self.arm_monitor(st);
-        } else if st.wakeups == 0 {
-            self.wake_one(st);
-        }
-    }
-
-    /// Workers certain to look at the queue soon: spinning on it, just finished a job,
-    /// notified but not yet running, or still starting. On a busy machine the last two can
-    /// take a scheduler tick; waking or starting more threads for their jobs only adds to the
-    /// crowd.
-    fn coming(&self, st: &State<S>) -> usize {
-        // ORDERING: SeqCst pairs with the worker's raise before it delivers; a caller that got
-        // that outcome and then submits sees the raise.
-        st.spinning + st.wakeups + st.starting + self.finishing.load(Ordering::SeqCst)
-    }
-
-    /// `true` if more jobs wait, that a worker could start now, than there are workers on
-    /// their way to take them.
-    fn unserved(&self, st: &State<S>) -> bool {
-        self.startable(st) > self.coming(st)
-    }
-
-    /// Waiting jobs a worker may start now: background jobs beyond the background limit wait.
-    pub(crate) fn startable(&self, st: &State<S>) -> usize {
-        st.queue.startable(self.bg_room(st)) + st.private_len
-    }
-
-    /// How many more background jobs may start now.
-    pub(crate) fn bg_room(&self, st: &State<S>) -> usize {
-        self.config.background_workers.saturating_sub(st.bg_running)
-    }
-
-    /// The worker limit now: `max_workers`, plus one per worker blocked in a nested wait.
-    fn max_workers(&self, st: &State<S>) -> usize {
-        self.config.max_workers + st.blocked
-    }
-
-    /// Counts a new worker in, if the worker limit allows. Returns `true` if the caller must
-    /// start it (with `start_reserved_worker`, outside the lock).
-    fn reserve_worker(&self, st: &mut State<S>) -> bool {
-        if st.closed || st.workers >= self.max_workers(st) {
-            return false;
-        }
-        st.workers += 1;
-        st.starting += 1;
-        st.finished_at_mark = st.counts.finished();
-        true
-    }
-
-    /// Called by a worker whose job ran at least `LONG_JOB` while a backlog waited: reserve
-    /// one more worker if the backlog still exceeds the workers on their way.
-    pub(crate) fn grow_after_long_job(&self, st: &mut State<S>) -> bool {
-        self.unserved(st) && self.reserve_worker(st)
-    }
-
-    /// Called by a worker that just started, under the lock: if the pool is still stalled (a
-    /// backlog beyond the workers on their way, and no job finished since the last worker was
-    /// reserved), reserve the next worker. This chains growth at thread-start speed for as
-    /// long as the workers stay stuck in blocking calls, and stops at the first finished job.
-    pub(crate) fn grow_on_start(&self, st: &mut State<S>) -> bool {
-        self.unserved(st) && st.counts.finished() == st.finished_at_mark && self.reserve_worker(st)
-    }
-
-    /// The monitor thread. Two duties:
-    /// - **Stalls.** Parked while the pool is healthy; armed (`arm_monitor`) when jobs wait and
-    ///   no worker is idle, it then looks every `STALL_TIME` and starts a worker if no job
-    ///   finished meanwhile and a backlog waits. It guarantees that queued jobs never wait
-    ///   forever behind stuck workers while the worker limit allows more, even if no further
-    ///   submit comes; it costs nothing while disarmed.
-    /// - **Start deadlines.** It sleeps until the earliest deadline of a waiting job and
-    ///   expires every job whose deadline has passed, so `Expired` arrives on time even when
-    ///   no worker looks at the queue.
-    pub(crate) fn monitor(&self) {
-        let mut st = self.state.lock();
-        // While armed: when to look next, and the finished count when the window began.
-        let mut window: Option<(Instant, u64)> = None;
-        'watch: loop {
-            if st.closed {
-                break 'watch;
-            }
-            let now = Instant::now();
-            let mut after = After::new();
-            self.expire_due(&mut st, now, &mut after);
-            if !after.is_empty() {
-                drop(st);
-                after.run(self);
-                st = self.state.lock();
-                continue 'watch;
-            }
-            let watching =
-                st.monitor_armed && st.queued() > 0 && st.workers < self.max_workers(&st);
-            if !watching {
-                st.monitor_armed = false;
-                window = None;
-            } else {
-                match window {
-                    None => window = Some((now + STALL_TIME, st.counts.finished())),
-                    Some((at, seen)) if now >= at => {
-                        let stuck =
-                            st.counts.finished() == seen && st.starting == 0 && st.idle == 0;
-                        window = Some((now + STALL_TIME, st.counts.finished()));
-                        if stuck && self.unserved(&st) && self.reserve_worker(&mut st) {
-                            drop(st);
-                            self.start_reserved_worker();
-                            st = self.state.lock();
-                            continue 'watch;
-                        }
-                    }
-                    Some(_) => {}
-                }
-            }
-            let next_timer = st.timers.peek().map(|t| t.at);
-            let wake_at = match (window.map(|(at, _)| at), next_timer) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            match wake_at {
-                Some(at) => {
-                    self.monitor.wait_until(&mut st, at);
-                }
-                None => self.monitor.wait(&mut st),
-            }
-        }
-        st.monitor_alive = false;
-        self.exited.notify_all();
-    }
-
-    /// Expires every waiting job whose start deadline is `now` or earlier.
-    fn expire_due(&self, st: &mut State<S>, now: Instant, after: &mut After<S>) {
-        let mut freed = false;
-        while st.timers.peek().is_some_and(|t| t.at <= now) {
-            let Some(Timer { task, .. }) = st.timers.pop() else {
-                break;
-            };
-            if self.unqueue(st, task.state(), task.meta().lane(), after) {
-                st.counts.expired += 1;
-                after.discard.push((task, JobError::Expired));
-                freed = true;
-            }
-        }
-        if freed {
-            self.publish_len(st);
-            after.wakers.extend(self.room_freed(st));
-        }
-    }
-
-    /// Takes a waiting job out of the books: flips it to `DROPPED` and frees its slot in the
-    /// queue, its lane, or its worker's private queue; a lane whose head it was moves on.
-    /// Returns `false` if the job had already left (claimed, or dropped by someone else).
-    /// The caller counts the job and resolves it.
-    pub(crate) fn unqueue(
-        &self,
-        st: &mut State<S>,
-        job: &JobState,
-        lane: Option<&Arc<LaneQueue<S>>>,
-        after: &mut After<S>,
-    ) -> bool {
-        match job.drop_waiting() {
-            None => false,
-            Some(Place::Lane) => {
-                if let Some(lane) = lane {
-                    lane.jobs
-                        .lock()
-                        .waiting
-                        .retain(|t| !std::ptr::eq(t.state(), job));
-                }
-                st.lane_waiting -= 1;
-                true
-            }
-            Some(Place::Queue) => {
-                // A broadcast job lives in a private queue; everything else in the shared one.
-                let in_private = (st.private_len > 0)
-                    .then(|| {
-                        st.private
-                            .iter()
-                            .position(|(_, q)| q.iter().any(|t| std::ptr::eq(t.state(), job)))
-                    })
-                    .flatten();
-                if let Some(i) = in_private {
-                    st.private[i].1.retain(|t| !std::ptr::eq(t.state(), job));
-                    st.private_len -= 1;
-                } else {
-                    st.queue.note_dropped(job.priority);
-                    if let Some(lane) = lane {
-                        self.advance_lane(st, lane, after);
-                    }
-                }
-                true
-            }
-        }
-    }
-
-    /// Called under the lock when a lane's head has resolved: moves the lane's next job into
-    /// the queue, or marks the lane idle.
-    pub(crate) fn advance_lane(
-        &self,
-        st: &mut State<S>,
-        lane: &LaneQueue<S>,
-        after: &mut After<S>,
-    ) {
-        let mut jobs = lane.jobs.lock();
-        while let Some(next) = jobs.waiting.pop_front() {
-            if next.state().unlane() {
-                st.lane_waiting -= 1;
-                let priority = next.state().priority;
-                st.queue.push(next);
-                drop(jobs);
-                self.publish_len(st);
-                if self.wake_or_grow(st, priority) {
-                    after.start += 1;
-                }
-                return;
-            }
-        }
-        let slot = jobs.slot;
-        jobs.busy = false;
-        drop(jobs);
-        lane_idle(st, slot);
-    }
-
-    /// Starts a worker whose slot was reserved by `reserve_worker`. If the OS refuses, the slot
-    /// is released; the job stays queued for the workers that exist (there is always at least
-    /// one: `min_workers >= 1` and started workers never retire below it).
-    pub(crate) fn start_reserved_worker(&self) {
-        let started = match self.me.upgrade() {
-            Some(me) => worker::spawn(&me, None).is_ok(),
-            None => false,
-        };
-        if !started {
-            let mut st = self.state.lock();
-            st.workers -= 1;
-            self.start_failed(&mut st);
-            self.exited.notify_all();
-        }
-    }
-
-    /// Books a worker that will never start (the OS refused the thread, or its start hook or
-    /// init panicked). Submitters counted it as `coming` and woke nobody for their jobs, so its
-    /// claim passes to an idle worker if jobs wait.
-    pub(crate) fn start_failed(&self, st: &mut State<S>) {
-        st.starting -= 1;
-        st.counts.start_failures += 1;
-        if st.idle > 0 && self.unserved(st) {
-            self.wake_one(st);
-        }
-    }
-
     /// Keeps `queued_hint` in step with the queues. Call under the lock after every change.
     pub(crate) fn publish_len(&self, st: &State<S>) {
         // ORDERING: a hint for spinners, who confirm under the lock; Relaxed is enough.
@@ -968,58 +624,6 @@ impl<S: 'static> Shared<S> {
                 elapsed: now.saturating_duration_since(*started),
             })
             .collect()
-    }
-}
-
-impl<S: 'static> PoolLink<S> for Shared<S> {
-    fn cancel_queued(&self, job: &JobState, lane: Option<&Arc<LaneQueue<S>>>) -> bool {
-        let mut st = self.state.lock();
-        let mut after = After::new();
-        if !self.unqueue(&mut st, job, lane, &mut after) {
-            return false;
-        }
-        st.counts.cancelled += 1;
-        self.publish_len(&st);
-        after.wakers.extend(self.room_freed(&mut st));
-        drop(st);
-        after.run(self);
-        true
-    }
-
-    fn callback_panicked(&self) {
-        // ORDERING: a counter; read only for stats.
-        self.callback_panics.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn enter_wait(&self) -> bool {
-        if !worker::is_worker_of(self) {
-            return false;
-        }
-        let mut st = self.state.lock();
-        st.blocked += 1;
-        // This worker stops serving until its wait ends: if jobs wait with no one to take
-        // them, lend a worker now (the limit just rose by one) rather than after a stall.
-        let grow = st.idle == 0 && self.unserved(&st) && self.reserve_worker(&mut st);
-        if !grow && self.unserved(&st) && st.idle > 0 && st.wakeups == 0 {
-            self.wake_one(&mut st);
-        }
-        drop(st);
-        if grow {
-            self.start_reserved_worker();
-        }
-        true
-    }
-
-    fn leave_wait(&self) {
-        self.state.lock().blocked -= 1;
-    }
-}
-
-/// Takes the lane at `slot` out of `busy_lanes`, keeping the moved lane's slot right.
-fn lane_idle<S>(st: &mut State<S>, slot: usize) {
-    st.busy_lanes.swap_remove(slot);
-    if let Some(moved) = st.busy_lanes.get(slot) {
-        moved.jobs.lock().slot = slot;
     }
 }
 

@@ -12,9 +12,10 @@ use std::time::Instant;
 use parking_lot::MutexGuard;
 
 use crate::error::JobError;
+use crate::growth::LONG_JOB;
 use crate::job::{Task, drop_quietly, panic_message};
 use crate::options::Priority;
-use crate::shared::{After, LONG_JOB, Shared, State};
+use crate::shared::{After, Shared, State};
 use crate::spin::Backoff;
 
 thread_local! {
