@@ -1,5 +1,5 @@
 //! The state every clone of a pool and every worker share: one lock over the queue and the
-//! counts, three condvars, and the submission and shutdown logic.
+//! counts, its condvars, and the submission and shutdown logic.
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
