@@ -133,6 +133,7 @@ mod builder;
 mod delivery;
 mod dequeue;
 mod error;
+pub mod fs;
 mod global;
 mod growth;
 mod handle;
@@ -145,6 +146,7 @@ mod queue;
 mod shared;
 mod spin;
 mod stats;
+pub mod stream;
 mod submit;
 mod worker;
 
@@ -161,6 +163,7 @@ pub use lane::{Lane, StateLane};
 pub use options::{JobBuilder, Priority};
 pub use pool::{Pool, StatePool};
 pub use stats::{RunningJob, Stats};
+pub use stream::{Emitter, Items};
 
 // The README's examples compile and run as doctests.
 #[cfg(doctest)]

@@ -97,3 +97,43 @@ pub fn assert_adds_up(s: offthread::Stats) {
     );
     assert_eq!(s.idle + s.running, s.workers, "{s:?}");
 }
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("offthread-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+    pub fn join(&self, p: &str) -> std::path::PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Drives a `Stream` to its end with `pollster` (any executor would do).
+pub fn collect_stream<S: futures_core::Stream + Unpin>(mut s: S) -> Vec<S::Item> {
+    use std::task::Poll;
+    let mut out = Vec::new();
+    pollster::block_on(std::future::poll_fn(|cx| {
+        loop {
+            match std::pin::Pin::new(&mut s).poll_next(cx) {
+                Poll::Ready(Some(item)) => out.push(item),
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }));
+    out
+}

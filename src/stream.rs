@@ -1,0 +1,608 @@
+//! Bounded streams: a producer runs on a worker and pushes items; the caller consumes them as a
+//! blocking [`Iterator`] or as an async [`Stream`](futures_core::Stream), with at most `buffer`
+//! items waiting in between.
+//!
+//! The channel is a `VecDeque` under a lock with two condvars and one waker slot: the producer
+//! waits for room, the consumer for items, and each side tells the other when it leaves.
+
+use std::collections::VecDeque;
+use std::error::Error;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::delivery::{Ticket, ToCallback};
+use crate::error::{JobError, SubmitError, TrySubmitError};
+use crate::job::{JobFn, drop_quietly};
+use crate::options::Opts;
+use crate::pool::{Core, Pool, StatePool};
+use crate::shared::{Refusal, Wait};
+
+/// The consumer's side of a bounded stream, made by [`Pool::stream`](crate::Pool::stream),
+/// [`StatePool::stream`](crate::StatePool::stream) or [`channel`].
+///
+/// Each item is `Ok(item)`, or, as the last one, `Err(JobError)` when the producer did not end
+/// normally: [`JobError::Panicked`] if it panicked (with the message), `Cancelled` /
+/// `ShutDown` / `Expired` if its job never ran. Errors of the work itself travel inside the
+/// items (a producer of `io::Result<Chunk>` sends its `Err`s as items).
+///
+/// - **As an iterator** (`for item in items`): `next` blocks until an item arrives or the
+///   stream ends. For worker threads and plain `main`s.
+/// - **As a `Stream`** (`futures_core::Stream`): `poll_next` never blocks; any executor.
+/// - **From a frame loop**: [`try_next`](Self::try_next) never blocks.
+///
+/// **Bounded.** At most `buffer` items wait between the two sides; a producer that gets ahead
+/// waits in [`Emitter::send`] until the consumer takes one. So the producer is never more than
+/// `buffer + 1` items ahead (the `+ 1` is the item it holds while it waits).
+///
+/// **Dropping** the consumer stops the producer promptly: its next (or current) `send` returns
+/// [`SendError`] with the item, [`is_cancelled`](crate::is_cancelled) turns `true` inside it, and
+/// a producer that has not started never runs. Buffered items are dropped.
+///
+/// # Examples
+/// ```
+/// let pool = offthread::Pool::new();
+/// // A producer that would run forever: the consumer decides how much it wants.
+/// let squares = pool.stream(4, |out| {
+///     for i in 0u64.. {
+///         if out.send(i * i).is_err() {
+///             return; // the consumer is gone
+///         }
+///     }
+/// })?;
+/// let first: Vec<u64> = squares.take(5).map(Result::unwrap).collect();
+/// assert_eq!(first, [0, 1, 4, 9, 16]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Items<T> {
+    chan: Arc<Chan<T>>,
+    /// The producer's job, to cancel when the consumer leaves.
+    ticket: Option<Ticket>,
+}
+
+/// The producer's side of a bounded stream: [`send`](Self::send) items into it.
+pub struct Emitter<T> {
+    chan: Arc<Chan<T>>,
+    /// Made by `channel`: dropping the emitter ends the stream. (Inside a pool's stream job the
+    /// job's outcome ends it instead, so a panic is reported with its message.)
+    ends_on_drop: bool,
+}
+
+/// [`Emitter::send`] failed: the consumer is gone. The item comes back.
+#[derive(PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+struct Chan<T> {
+    state: Mutex<ChanState<T>>,
+    /// The producer waits here for room.
+    room: Condvar,
+    /// A blocking consumer waits here for an item.
+    ready: Condvar,
+    buffer: usize,
+}
+
+struct ChanState<T> {
+    items: VecDeque<Result<T, JobError>>,
+    /// The producer has ended (its last item, an error, may still be in `items`).
+    done: bool,
+    /// The consumer is gone.
+    gone: bool,
+    /// A producer waits in `send`.
+    producer_waiting: bool,
+    /// A consumer blocks in `next`.
+    consumer_waiting: bool,
+    /// The waker of an async consumer that found nothing.
+    waker: Option<Waker>,
+}
+
+/// A bounded stream's two sides, for a producer you run yourself (on any thread, or as a job
+/// with options: `pool.job(move || produce(&mut emitter)).priority(..).submit()`). Dropping the
+/// emitter ends the stream; if it is dropped by a panic, the stream ends with
+/// `Err(JobError::Panicked)`. A `buffer` of 0 is taken as 1.
+///
+/// # Examples
+/// ```
+/// let (mut out, items) = offthread::stream::channel(2);
+/// let producer = std::thread::spawn(move || {
+///     for word in ["a", "b", "c"] {
+///         out.send(word).unwrap();
+///     }
+/// });
+/// let words: Vec<_> = items.map(Result::unwrap).collect();
+/// assert_eq!(words, ["a", "b", "c"]);
+/// producer.join().unwrap();
+/// ```
+pub fn channel<T>(buffer: usize) -> (Emitter<T>, Items<T>) {
+    let chan = Arc::new(Chan {
+        state: Mutex::new(ChanState {
+            items: VecDeque::new(),
+            done: false,
+            gone: false,
+            producer_waiting: false,
+            consumer_waiting: false,
+            waker: None,
+        }),
+        room: Condvar::new(),
+        ready: Condvar::new(),
+        buffer: buffer.max(1),
+    });
+    let emitter = Emitter {
+        chan: chan.clone(),
+        ends_on_drop: true,
+    };
+    (emitter, Items { chan, ticket: None })
+}
+
+impl<T> Chan<T> {
+    /// Tells the consumer something changed (an item, or the end).
+    fn wake_consumer(&self, st: &mut ChanState<T>) -> Option<Waker> {
+        if st.consumer_waiting {
+            self.ready.notify_one();
+        }
+        st.waker.take()
+    }
+
+    /// Ends the stream, with `err` as its last item if the producer failed. Idempotent.
+    fn finish(&self, err: Option<JobError>) {
+        let mut st = self.state.lock();
+        if st.done {
+            return;
+        }
+        st.done = true;
+        if let Some(err) = err
+            && !st.gone
+        {
+            st.items.push_back(Err(err)); // past the bound: one last item
+        }
+        let waker = self.wake_consumer(&mut st);
+        drop(st);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Emitter<T> {
+    /// Sends `item`, waiting while the buffer is full.
+    ///
+    /// - `Ok(())`: the item is buffered for the consumer.
+    /// - `Err(SendError(item))`: the consumer is gone; the item comes back. Return from the
+    ///   producer.
+    ///
+    /// Blocks the producer (a worker) while the buffer is full: that is the backpressure.
+    ///
+    /// # Errors
+    /// [`SendError`] with the item, when the consumer was dropped.
+    pub fn send(&mut self, item: T) -> Result<(), SendError<T>> {
+        let mut st = self.chan.state.lock();
+        loop {
+            if st.gone {
+                return Err(SendError(item));
+            }
+            if st.items.len() < self.chan.buffer {
+                break;
+            }
+            st.producer_waiting = true;
+            self.chan.room.wait(&mut st);
+            st.producer_waiting = false;
+        }
+        st.items.push_back(Ok(item));
+        let waker = self.chan.wake_consumer(&mut st);
+        drop(st);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// `true` once the consumer is gone: a producer between sends can stop early.
+    pub fn is_closed(&self) -> bool {
+        self.chan.state.lock().gone
+    }
+}
+
+impl<T> Drop for Emitter<T> {
+    fn drop(&mut self) {
+        if self.ends_on_drop {
+            let err = std::thread::panicking()
+                .then(|| JobError::Panicked("the stream's producer panicked".to_owned()));
+            self.chan.finish(err);
+        }
+    }
+}
+
+impl<T> Items<T> {
+    /// Takes the next item if one is ready; never blocks.
+    ///
+    /// - `Some(item)`: as for the iterator.
+    /// - `None`: nothing is ready yet, or the stream has ended ([`is_finished`](Self::is_finished)
+    ///   tells which).
+    pub fn try_next(&mut self) -> Option<Result<T, JobError>> {
+        let mut st = self.chan.state.lock();
+        let item = st.items.pop_front();
+        if item.is_some() && st.producer_waiting {
+            self.chan.room.notify_one();
+        }
+        item
+    }
+
+    /// `true` once the producer has ended and every item has been taken: `next` would return
+    /// `None` at once.
+    pub fn is_finished(&self) -> bool {
+        let st = self.chan.state.lock();
+        st.done && st.items.is_empty()
+    }
+
+    /// Items buffered now (never more than the bound, plus a final error item).
+    pub fn buffered(&self) -> usize {
+        self.chan.state.lock().items.len()
+    }
+}
+
+impl<T> Iterator for Items<T> {
+    type Item = Result<T, JobError>;
+
+    /// Blocks until the next item arrives, or returns `None` once the stream has ended.
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut st = self.chan.state.lock();
+        loop {
+            if let Some(item) = st.items.pop_front() {
+                if st.producer_waiting {
+                    self.chan.room.notify_one();
+                }
+                return Some(item);
+            }
+            if st.done {
+                return None;
+            }
+            st.consumer_waiting = true;
+            self.chan.ready.wait(&mut st);
+            st.consumer_waiting = false;
+        }
+    }
+}
+
+impl<T> futures_core::Stream for Items<T> {
+    type Item = Result<T, JobError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut st = self.chan.state.lock();
+        if let Some(item) = st.items.pop_front() {
+            if st.producer_waiting {
+                self.chan.room.notify_one();
+            }
+            return Poll::Ready(Some(item));
+        }
+        if st.done {
+            return Poll::Ready(None);
+        }
+        match &mut st.waker {
+            Some(w) => w.clone_from(cx.waker()),
+            None => st.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+// Items move in and out of a `VecDeque` by value; nothing is pinned in place.
+impl<T> Unpin for Items<T> {}
+
+impl<T> Drop for Items<T> {
+    fn drop(&mut self) {
+        let mut st = self.chan.state.lock();
+        st.gone = true;
+        let buffered = std::mem::take(&mut st.items);
+        if st.producer_waiting {
+            self.chan.room.notify_one();
+        }
+        drop(st);
+        // Buffered items' `Drop` is user code: outside the lock, and it must not unwind here.
+        drop_quietly(buffered);
+        if let Some(ticket) = &self.ticket {
+            let _ = ticket.cancel(); // never runs if queued; sees `is_cancelled` if running
+        }
+    }
+}
+
+impl<T> fmt::Debug for Items<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.chan.state.lock();
+        f.debug_struct("Items")
+            .field("buffered", &st.items.len())
+            .field("done", &st.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for Emitter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emitter")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the stream's consumer is gone")
+    }
+}
+
+impl<T> Error for SendError<T> {}
+
+/// A producer wrapped as a pool job: the closure and the emitter it writes to. A refused
+/// submission gives the closure back.
+pub(crate) struct Producer<P, T> {
+    pub(crate) producer: P,
+    pub(crate) emitter: Emitter<T>,
+}
+
+impl<P, T> Producer<P, T> {
+    pub(crate) fn into_producer(self) -> P {
+        self.producer
+    }
+}
+
+impl<P, T> JobFn<(), ()> for Producer<P, T>
+where
+    P: FnOnce(&mut Emitter<T>) + Send + 'static,
+    T: Send + 'static,
+{
+    fn call(mut self, _: &mut ()) {
+        (self.producer)(&mut self.emitter);
+    }
+}
+
+/// A producer of a [`StatePool`](crate::StatePool): also given the worker's state.
+pub(crate) struct StateProducer<P, T> {
+    pub(crate) producer: P,
+    pub(crate) emitter: Emitter<T>,
+}
+
+impl<P, T> StateProducer<P, T> {
+    pub(crate) fn into_producer(self) -> P {
+        self.producer
+    }
+}
+
+impl<S, P, T> JobFn<S, ()> for StateProducer<P, T>
+where
+    P: FnOnce(&mut S, &mut Emitter<T>) + Send + 'static,
+    T: Send + 'static,
+{
+    fn call(mut self, state: &mut S) {
+        (self.producer)(state, &mut self.emitter);
+    }
+}
+
+/// Makes the two sides for a pool's stream job: the emitter does not end the stream on drop;
+/// the job's outcome does (`finisher`).
+pub(crate) fn job_channel<T>(buffer: usize) -> (Emitter<T>, Items<T>) {
+    let (mut emitter, items) = channel(buffer);
+    emitter.ends_on_drop = false;
+    (emitter, items)
+}
+
+impl<T> Items<T> {
+    /// The completion callback of the producer's job: ends the stream with the job's error.
+    pub(crate) fn finisher(&self) -> impl FnOnce(crate::Outcome<()>) + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        let chan = self.chan.clone();
+        move |outcome| chan.finish(outcome.err())
+    }
+
+    /// A stream that ended before it began: its one item is `Err(err)`.
+    pub(crate) fn failed(err: JobError) -> Self {
+        let (emitter, items) = job_channel(1);
+        items.chan.finish(Some(err));
+        drop(emitter);
+        items
+    }
+
+    pub(crate) fn set_ticket(&mut self, ticket: Ticket) {
+        self.ticket = Some(ticket);
+    }
+}
+
+/// Submits `job` (which writes into the emitter of `items`) with `wait`; on success the stream
+/// holds the job's ticket, so dropping the stream cancels the job.
+fn submit_producer<S, J, T>(
+    core: &Core<S>,
+    job: J,
+    mut items: Items<T>,
+    wait: Wait,
+) -> Result<Items<T>, (J, Refusal)>
+where
+    S: 'static,
+    J: JobFn<S, ()>,
+    T: Send + 'static,
+{
+    let finish = items.finisher();
+    let ticket = core.submit_job(job, Opts::default(), ToCallback(finish), wait)?;
+    items.set_ticket(ticket);
+    Ok(items)
+}
+
+impl Pool {
+    /// Runs `producer` on a worker and returns its items as a bounded stream, at once; see
+    /// [`Items`]. At most `buffer` items (at least 1) wait between producer and consumer.
+    ///
+    /// Waits for room in the queue like [`submit`](Self::submit).
+    ///
+    /// # Errors
+    /// [`SubmitError::ShutDown`] with the producer, if the pool no longer accepts jobs.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::new();
+    /// let lines = pool.stream(16, |out| {
+    ///     for n in 1..=3 {
+    ///         if out.send(format!("line {n}")).is_err() {
+    ///             return;
+    ///         }
+    ///     }
+    /// })?;
+    /// let all: Result<Vec<String>, _> = lines.collect();
+    /// assert_eq!(all?, ["line 1", "line 2", "line 3"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stream<T, P>(&self, buffer: usize, producer: P) -> Result<Items<T>, SubmitError<P>>
+    where
+        P: FnOnce(&mut Emitter<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let (emitter, items) = job_channel(buffer);
+        submit_producer(
+            self.core(),
+            Producer { producer, emitter },
+            items,
+            Wait::Until(None),
+        )
+        .map_err(|(job, _)| SubmitError::ShutDown(job.into_producer()))
+    }
+
+    /// As [`stream`](Self::stream), but never waits for room in the queue.
+    ///
+    /// # Errors
+    /// [`TrySubmitError::Full`] or [`TrySubmitError::ShutDown`], with the producer.
+    pub fn try_stream<T, P>(
+        &self,
+        buffer: usize,
+        producer: P,
+    ) -> Result<Items<T>, TrySubmitError<P>>
+    where
+        P: FnOnce(&mut Emitter<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let (emitter, items) = job_channel(buffer);
+        submit_producer(
+            self.core(),
+            Producer { producer, emitter },
+            items,
+            Wait::Never,
+        )
+        .map_err(|(job, why)| match why {
+            Refusal::ShutDown => TrySubmitError::ShutDown(job.into_producer()),
+            Refusal::Full | Refusal::Timeout => TrySubmitError::Full(job.into_producer()),
+        })
+    }
+
+    /// Streams the items of the iterator that `make` builds on the worker, with at most
+    /// `buffer` waiting; stops early when the consumer is dropped. Waits for room in the queue
+    /// like [`submit`](Self::submit).
+    ///
+    /// # Errors
+    /// [`SubmitError::ShutDown`] with `make`, if the pool no longer accepts jobs.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::new();
+    /// let evens = pool.stream_iter(8, || (0..10).filter(|n| n % 2 == 0))?;
+    /// assert_eq!(evens.map(Result::unwrap).collect::<Vec<_>>(), [0, 2, 4, 6, 8]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stream_iter<I, F>(
+        &self,
+        buffer: usize,
+        make: F,
+    ) -> Result<Items<I::Item>, SubmitError<F>>
+    where
+        F: FnOnce() -> I + Send + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+    {
+        let (emitter, items) = job_channel(buffer);
+        submit_producer(
+            self.core(),
+            IterJob { make, emitter },
+            items,
+            Wait::Until(None),
+        )
+        .map_err(|(job, _)| SubmitError::ShutDown(job.make))
+    }
+}
+
+/// `stream_iter`'s job: builds the iterator on the worker and sends its items.
+pub(crate) struct IterJob<F, T> {
+    make: F,
+    emitter: Emitter<T>,
+}
+
+impl<F, I> JobFn<(), ()> for IterJob<F, I::Item>
+where
+    F: FnOnce() -> I + Send + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+{
+    fn call(mut self, _: &mut ()) {
+        for item in (self.make)() {
+            if self.emitter.send(item).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl<S: 'static> StatePool<S> {
+    /// Runs `producer` on a worker, with the worker's state, and returns its items as a bounded
+    /// stream; as [`Pool::stream`]. This is how a per-worker connection streams query rows.
+    ///
+    /// # Errors
+    /// [`SubmitError::ShutDown`] with the producer, if the pool no longer accepts jobs.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = offthread::Pool::builder().build_with_state(|| vec![1, 2, 3])?;
+    /// let doubled = pool.stream(2, |table: &mut Vec<i32>, out| {
+    ///     for row in table.iter() {
+    ///         if out.send(row * 2).is_err() {
+    ///             return;
+    ///         }
+    ///     }
+    /// })?;
+    /// assert_eq!(doubled.map(Result::unwrap).collect::<Vec<_>>(), [2, 4, 6]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stream<T, P>(&self, buffer: usize, producer: P) -> Result<Items<T>, SubmitError<P>>
+    where
+        P: FnOnce(&mut S, &mut Emitter<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let (emitter, items) = job_channel(buffer);
+        let job = StateProducer { producer, emitter };
+        submit_producer(self.core(), job, items, Wait::Until(None))
+            .map_err(|(job, _)| SubmitError::ShutDown(job.into_producer()))
+    }
+
+    /// As [`stream`](Self::stream), but never waits for room in the queue.
+    ///
+    /// # Errors
+    /// [`TrySubmitError::Full`] or [`TrySubmitError::ShutDown`], with the producer.
+    pub fn try_stream<T, P>(
+        &self,
+        buffer: usize,
+        producer: P,
+    ) -> Result<Items<T>, TrySubmitError<P>>
+    where
+        P: FnOnce(&mut S, &mut Emitter<T>) + Send + 'static,
+        T: Send + 'static,
+    {
+        let (emitter, items) = job_channel(buffer);
+        let job = StateProducer { producer, emitter };
+        submit_producer(self.core(), job, items, Wait::Never).map_err(|(job, why)| match why {
+            Refusal::ShutDown => TrySubmitError::ShutDown(job.into_producer()),
+            Refusal::Full | Refusal::Timeout => TrySubmitError::Full(job.into_producer()),
+        })
+    }
+}
