@@ -1,6 +1,6 @@
 //! Filesystem calls that never block the caller: each runs on a pool and returns at once.
 //!
-//! The free functions ([`read`], [`write`], …) run on the [`global`](crate::global) pool and
+//! The free functions ([`read`], [`write()`], …) run on the [`global`](crate::global) pool and
 //! return a [`Handle`] to an [`io::Result`]: `.wait()??`, `.await??`, or `try_wait` each frame.
 //! [`on`] names another pool and returns a [`JobBuilder`] instead, one call away from the
 //! handle, so every option applies: priority, start deadline, inbox delivery, `try_submit`.

@@ -184,7 +184,7 @@ fn shutdown_now_ends_a_queued_producers_stream_with_shut_down() {
     busy.into_iter().for_each(|h| h.wait().unwrap());
     // And after shutdown, a new stream is refused with its producer handed back.
     let refused = pool
-        .stream(1, |out: &mut stream::Emitter<u8>| drop(out))
+        .stream(1, |_: &mut stream::Emitter<u8>| ())
         .unwrap_err();
     assert!(refused.is_shut_down());
 }
@@ -200,7 +200,7 @@ fn a_full_queue_refuses_try_stream() {
     let busy = occupy(&pool, 1, &gate);
     let _queued = pool.submit(|| ()).unwrap();
     let refused = pool
-        .try_stream(1, |out: &mut stream::Emitter<u8>| drop(out))
+        .try_stream(1, |_: &mut stream::Emitter<u8>| ())
         .unwrap_err();
     assert!(refused.is_full());
     gate.open();
