@@ -10,9 +10,10 @@ use std::error::Error;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::delivery::{Ticket, ToCallback};
 use crate::error::{JobError, SubmitError, TrySubmitError};
@@ -20,6 +21,10 @@ use crate::job::{JobFn, drop_quietly};
 use crate::options::Opts;
 use crate::pool::{Core, Pool, StatePool};
 use crate::shared::{Refusal, Wait};
+use crate::spin::Backoff;
+
+/// Added to `Chan::hint` when the producer has ended.
+const DONE: usize = 1 << (usize::BITS - 1);
 
 /// The consumer's side of a bounded stream, made by [`Pool::stream`](crate::Pool::stream),
 /// [`StatePool::stream`](crate::StatePool::stream) or [`channel`].
@@ -77,6 +82,10 @@ pub struct SendError<T>(pub T);
 
 struct Chan<T> {
     state: Mutex<ChanState<T>>,
+    /// Mirror of `items.len()`, plus `DONE` once the producer has ended: lets each side spin
+    /// briefly without the lock before it sleeps (a chunk or a row usually arrives, or room
+    /// frees, within microseconds; a futex sleep and wake costs more than that).
+    hint: AtomicUsize,
     /// The producer waits here for room.
     room: Condvar,
     /// A blocking consumer waits here for an item.
@@ -125,6 +134,7 @@ pub fn channel<T>(buffer: usize) -> (Emitter<T>, Items<T>) {
             consumer_waiting: false,
             waker: None,
         }),
+        hint: AtomicUsize::new(0),
         room: Condvar::new(),
         ready: Condvar::new(),
         buffer: buffer.max(1),
@@ -137,6 +147,32 @@ pub fn channel<T>(buffer: usize) -> (Emitter<T>, Items<T>) {
 }
 
 impl<T> Chan<T> {
+    /// Keeps `hint` in step with the state. Call under the lock after every change.
+    fn publish(&self, st: &ChanState<T>) {
+        let done = if st.done { DONE } else { 0 };
+        // ORDERING: a hint for spinners, who confirm under the lock.
+        self.hint.store(st.items.len() | done, Ordering::Relaxed);
+    }
+
+    /// Spins (without the lock) while `waiting(hint)` holds, for a few microseconds at most.
+    fn spin_while(&self, waiting: impl Fn(usize) -> bool) {
+        let backoff = Backoff::new();
+        // ORDERING: a hint; the caller looks again under the lock.
+        while waiting(self.hint.load(Ordering::Relaxed)) && !backoff.is_completed() {
+            backoff.snooze();
+        }
+    }
+
+    /// Takes the next item (notifying a waiting producer), or `None` if there is none yet.
+    fn pop(&self, st: &mut ChanState<T>) -> Option<Result<T, JobError>> {
+        let item = st.items.pop_front()?;
+        self.publish(st);
+        if st.producer_waiting {
+            self.room.notify_one();
+        }
+        Some(item)
+    }
+
     /// Tells the consumer something changed (an item, or the end).
     fn wake_consumer(&self, st: &mut ChanState<T>) -> Option<Waker> {
         if st.consumer_waiting {
@@ -157,6 +193,7 @@ impl<T> Chan<T> {
         {
             st.items.push_back(Err(err)); // past the bound: one last item
         }
+        self.publish(&st);
         let waker = self.wake_consumer(&mut st);
         drop(st);
         if let Some(waker) = waker {
@@ -177,19 +214,28 @@ impl<T> Emitter<T> {
     /// # Errors
     /// [`SendError`] with the item, when the consumer was dropped.
     pub fn send(&mut self, item: T) -> Result<(), SendError<T>> {
-        let mut st = self.chan.state.lock();
+        let chan = &*self.chan;
+        let mut st = chan.state.lock();
+        let mut spun = false;
         loop {
             if st.gone {
                 return Err(SendError(item));
             }
-            if st.items.len() < self.chan.buffer {
+            if st.items.len() < chan.buffer {
                 break;
             }
+            if !spun {
+                // Full: the consumer usually takes one within microseconds.
+                spun = true;
+                MutexGuard::unlocked(&mut st, || chan.spin_while(|h| h & !DONE >= chan.buffer));
+                continue;
+            }
             st.producer_waiting = true;
-            self.chan.room.wait(&mut st);
+            chan.room.wait(&mut st);
             st.producer_waiting = false;
         }
         st.items.push_back(Ok(item));
+        chan.publish(&st);
         let waker = self.chan.wake_consumer(&mut st);
         drop(st);
         if let Some(waker) = waker {
@@ -222,11 +268,7 @@ impl<T> Items<T> {
     ///   tells which).
     pub fn try_next(&mut self) -> Option<Result<T, JobError>> {
         let mut st = self.chan.state.lock();
-        let item = st.items.pop_front();
-        if item.is_some() && st.producer_waiting {
-            self.chan.room.notify_one();
-        }
-        item
+        self.chan.pop(&mut st)
     }
 
     /// `true` once the producer has ended and every item has been taken: `next` would return
@@ -247,16 +289,21 @@ impl<T> Iterator for Items<T> {
 
     /// Blocks until the next item arrives, or returns `None` once the stream has ended.
     fn next(&mut self) -> Option<Self::Item> {
-        let mut st = self.chan.state.lock();
+        let chan = &*self.chan;
+        let mut st = chan.state.lock();
+        let mut spun = false;
         loop {
-            if let Some(item) = st.items.pop_front() {
-                if st.producer_waiting {
-                    self.chan.room.notify_one();
-                }
+            if let Some(item) = chan.pop(&mut st) {
                 return Some(item);
             }
             if st.done {
                 return None;
+            }
+            if !spun {
+                // Empty: the producer usually sends within microseconds.
+                spun = true;
+                MutexGuard::unlocked(&mut st, || chan.spin_while(|h| h == 0));
+                continue;
             }
             st.consumer_waiting = true;
             self.chan.ready.wait(&mut st);
@@ -270,10 +317,7 @@ impl<T> futures_core::Stream for Items<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut st = self.chan.state.lock();
-        if let Some(item) = st.items.pop_front() {
-            if st.producer_waiting {
-                self.chan.room.notify_one();
-            }
+        if let Some(item) = self.chan.pop(&mut st) {
             return Poll::Ready(Some(item));
         }
         if st.done {
@@ -295,6 +339,7 @@ impl<T> Drop for Items<T> {
         let mut st = self.chan.state.lock();
         st.gone = true;
         let buffered = std::mem::take(&mut st.items);
+        self.chan.publish(&st);
         if st.producer_waiting {
             self.chan.room.notify_one();
         }
