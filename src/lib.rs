@@ -104,6 +104,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Files and bounded streams
+//! [`fs`] wraps the filesystem calls (`read`, `write`, `metadata`, `read_dir`, `copy`, …) so
+//! each returns a handle at once; errors keep their kind and name the path. Large files stream
+//! through a bounded buffer ([`fs::read_chunks`], [`fs::read_lines`]), and any producer can:
+//! [`Pool::stream`] runs it on a worker and hands back an [`Items`] — a blocking iterator, an
+//! async `Stream`, or `try_next` from a frame loop — with backpressure.
+//!
+//! ```
+//! let pool = offthread::Pool::new();
+//! let mut lines = 0;
+//! for line in offthread::fs::on(&pool).read_lines("Cargo.toml", 16) {
+//!     line?; // io::Error with the path, or the line
+//!     lines += 1;
+//! }
+//! assert!(lines > 10);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Per-worker state
 //! [`PoolBuilder::build_with_state`] gives each worker a value built on its own thread (a
 //! database connection, a `!Send` client); jobs receive `&mut S`:
