@@ -336,6 +336,11 @@ impl<T> Unpin for Items<T> {}
 
 impl<T> Drop for Items<T> {
     fn drop(&mut self) {
+        // Raise the producer's cancel flag first (or dequeue it if it has not started), so a
+        // producer that sees its `send` refused also sees `is_cancelled()`.
+        if let Some(ticket) = &self.ticket {
+            let _ = ticket.cancel();
+        }
         let mut st = self.chan.state.lock();
         st.gone = true;
         let buffered = std::mem::take(&mut st.items);
@@ -346,9 +351,6 @@ impl<T> Drop for Items<T> {
         drop(st);
         // Buffered items' `Drop` is user code: outside the lock, and it must not unwind here.
         drop_quietly(buffered);
-        if let Some(ticket) = &self.ticket {
-            let _ = ticket.cancel(); // never runs if queued; sees `is_cancelled` if running
-        }
     }
 }
 
