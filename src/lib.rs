@@ -163,6 +163,9 @@ mod pool;
 mod queue;
 mod shared;
 mod spin;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
 mod stats;
 pub mod stream;
 mod submit;

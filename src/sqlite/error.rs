@@ -1,0 +1,105 @@
+//! `sqlite::Error`: every way a database call can fail, folded into one type so one `?` does.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::error::JobError;
+
+/// Why a database call produced no value.
+///
+/// One type for every failure, so `db.read(..).wait()?` (or `.await?`) is the whole story.
+/// SQLite's own errors keep their `rusqlite::Error` (and its extended code); the ones a caller
+/// usually handles apart — busy, interrupted — get their own variants.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// SQLite (or rusqlite) refused: bad SQL, a constraint, a type mismatch, no rows, …
+    Sqlite(rusqlite::Error),
+    /// The database stayed locked by another process for longer than the busy timeout.
+    Busy(rusqlite::Error),
+    /// A running query was interrupted because its call was cancelled.
+    Interrupted,
+    /// The closure panicked; this is the message. Any open transaction was rolled back and
+    /// the connection goes on serving.
+    Panicked(String),
+    /// The call was cancelled before it started.
+    Cancelled,
+    /// The database was closed (or is closing) before the call could run.
+    Closed,
+    /// `try_` call: the queue was full.
+    QueueFull,
+    /// The closure returned with a transaction still open (a `BEGIN` without `COMMIT`); it was
+    /// rolled back before the next call.
+    TransactionLeftOpen,
+    /// The database could not be opened or set up: the message says which step failed.
+    Open(String),
+}
+
+impl Error {
+    /// `true` for [`Error::Busy`].
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy(_))
+    }
+
+    /// The underlying rusqlite error, for [`Sqlite`](Self::Sqlite) and [`Busy`](Self::Busy).
+    pub fn as_rusqlite(&self) -> Option<&rusqlite::Error> {
+        match self {
+            Self::Sqlite(e) | Self::Busy(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The SQLite result code, when SQLite reported one.
+    pub fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        self.as_rusqlite()
+            .and_then(rusqlite::Error::sqlite_error_code)
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                Self::Busy(e)
+            }
+            Some(rusqlite::ErrorCode::OperationInterrupted) => Self::Interrupted,
+            _ => Self::Sqlite(e),
+        }
+    }
+}
+
+impl From<JobError> for Error {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Panicked(msg) => Self::Panicked(msg),
+            JobError::Cancelled | JobError::Expired => Self::Cancelled,
+            JobError::ShutDown => Self::Closed,
+            // A database job never waits on its own lane: no other outcome can reach here.
+            other => Self::Panicked(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(e) => write!(f, "sqlite: {e}"),
+            Self::Busy(e) => write!(f, "database busy: {e}"),
+            Self::Interrupted => f.write_str("query interrupted (its call was cancelled)"),
+            Self::Panicked(msg) => write!(f, "database closure panicked: {msg}"),
+            Self::Cancelled => f.write_str("database call cancelled before it started"),
+            Self::Closed => f.write_str("database is closed"),
+            Self::QueueFull => f.write_str("database queue is full"),
+            Self::TransactionLeftOpen => {
+                f.write_str("the closure left a transaction open; it was rolled back")
+            }
+            Self::Open(msg) => write!(f, "could not open the database: {msg}"),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.as_rusqlite().map(|e| e as _)
+    }
+}

@@ -1,0 +1,508 @@
+//! SQLite without blocking: [`Db`] runs every call on its own threads — one writer that owns
+//! the only read-write connection, and a pool of readers — and hands back a [`Call`] at once.
+//! (Feature `sqlite`.)
+//!
+//! **Why this shape.** SQLite allows one writer at a time, while readers in WAL mode never block
+//! it nor each other. So `Db` keeps exactly one read-write connection on one writer thread:
+//! writes queue in order and never meet `database is locked` from each other. Reads go to `R`
+//! reader threads (default `min(cpus, 4)`), each with a `query_only` connection, all pulling from
+//! **one shared bounded queue** — a slow query holds one reader, never the calls behind it.
+//!
+//! **Opening.** The writer opens first and sets the database up: `busy_timeout`, then
+//! `journal_mode=WAL` (checked), `synchronous=NORMAL`, `foreign_keys=ON`, then your `init`
+//! closure; the readers open after it, so they never race the WAL switch. Opening does file
+//! I/O on the caller's thread while it waits for that set-up: open at start-up, or from a worker.
+//!
+//! **In-memory databases** (`Db::open_in_memory`) have no readers: a private in-memory database
+//! is visible only to its own connection, so every call runs on the writer, in order.
+//!
+//! **Results.** Every call returns a [`Call<T>`]: `wait()`, `try_wait()` from a frame loop, or
+//! `.await` under any executor; its outcome is `Result<T, sqlite::Error>`, so one `?` yields the
+//! value whatever failed (SQL, busy, a panic in the closure, a closed database).
+//!
+//! **Panics and leaks.** A panicking closure becomes [`Error::Panicked`]; its open transaction,
+//! if any, is rolled back and the connection goes on serving. A closure that returns with a
+//! transaction still open gets [`Error::TransactionLeftOpen`] and the transaction is rolled back
+//! before the next call.
+//!
+//! # Examples
+//! ```
+//! use offthread::sqlite::Db;
+//! let db = Db::open_in_memory()?;
+//! db.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)", ()).wait()?;
+//! db.execute("INSERT INTO kv VALUES (?1, ?2)", ("answer".to_owned(), 42)).wait()?;
+//! let v: i64 = db.query_row("SELECT v FROM kv WHERE k = ?1", ("answer".to_owned(),)).wait()?;
+//! assert_eq!(v, 42);
+//!
+//! // Many statements atomically: BEGIN IMMEDIATE, commit on Ok, roll back on Err or panic.
+//! let n = db.transaction(|tx| {
+//!     tx.execute("UPDATE kv SET v = v + 1", ())?;
+//!     tx.query_row("SELECT v FROM kv", (), |r| r.get::<_, i64>(0))
+//! }).wait()?;
+//! assert_eq!(n, 43);
+//! db.close();
+//! # Ok::<(), offthread::sqlite::Error>(())
+//! ```
+
+mod call;
+mod error;
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Params, Transaction, TransactionBehavior};
+
+use crate::error::TrySubmitError;
+use crate::pool::{Pool, StatePool};
+
+pub use call::{Call, CallFuture};
+pub use error::Error;
+
+use call::Reply;
+
+/// A worker's connection, or why it could not be opened.
+type Conn = Result<Connection, String>;
+
+/// Runs on a connection before it serves (the writer's, after the built-in set-up).
+type Init = Arc<dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync>;
+
+/// Default busy timeout: how long a connection waits for a lock held by another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default prepared-statement cache per connection (rusqlite's own default is 16).
+const STATEMENT_CACHE: usize = 64;
+/// Default bound of each queue (writer's, readers').
+const QUEUE_CAPACITY: usize = 1024;
+
+/// A SQLite database behind one writer thread and a pool of reader threads; see the
+/// [module docs](self).
+///
+/// Clones share the database. Dropping the last clone closes it in the background (readers
+/// first, then the writer, so the `-wal` and `-shm` files go away) without blocking the
+/// dropping thread; [`close`](Self::close) does the same and waits.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: StatePool<Conn>,
+    /// `None` for an in-memory database: reads run on the writer.
+    readers: Option<StatePool<Conn>>,
+    path: Option<PathBuf>,
+}
+
+/// Configures and opens a [`Db`]; made by [`Db::builder`].
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct DbBuilder {
+    path: Option<PathBuf>,
+    readers: usize,
+    busy_timeout: Duration,
+    statement_cache: usize,
+    queue_capacity: usize,
+    init: Option<Init>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file at `path` with the defaults; see
+    /// [`DbBuilder`].
+    ///
+    /// # Errors
+    /// [`Error::Open`] if the file cannot be opened or set up (a missing directory, a file that
+    /// is not a database, WAL refused, threads refused).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::builder(path).open()
+    }
+
+    /// Opens a private in-memory database (no reader threads: every call runs on the writer).
+    ///
+    /// # Errors
+    /// [`Error::Open`] if set-up fails (threads refused, an `init` error).
+    pub fn open_in_memory() -> Result<Self, Error> {
+        DbBuilder::new(None).open()
+    }
+
+    /// A builder for the database file at `path`.
+    pub fn builder(path: impl AsRef<Path>) -> DbBuilder {
+        DbBuilder::new(Some(path.as_ref().to_owned()))
+    }
+
+    fn reader_pool(&self) -> &StatePool<Conn> {
+        self.inner.readers.as_ref().unwrap_or(&self.inner.writer)
+    }
+
+    /// Runs `f` on a reader connection (`query_only`): for `SELECT`s. Waits for room if the
+    /// readers' queue is full; use [`try_read`](Self::try_read) never to wait.
+    ///
+    /// # Examples
+    /// ```
+    /// let db = offthread::sqlite::Db::open_in_memory()?;
+    /// let two: i64 = db.read(|c| c.query_row("SELECT 1 + 1", (), |r| r.get(0))).wait()?;
+    /// assert_eq!(two, 2);
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn read<T, F>(&self, f: F) -> Call<T>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        submit(self.reader_pool(), move |conn| run(conn, |c| f(c)), false)
+    }
+
+    /// As [`read`](Self::read), but never waits: a full queue resolves [`Error::QueueFull`].
+    pub fn try_read<T, F>(&self, f: F) -> Call<T>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        submit(self.reader_pool(), move |conn| run(conn, |c| f(c)), true)
+    }
+
+    /// Runs `f` on the writer's connection: for anything that writes. Writes run one at a
+    /// time, in submission order. Dropping the `Call` does not cancel a write.
+    ///
+    /// # Examples
+    /// ```
+    /// let db = offthread::sqlite::Db::open_in_memory()?;
+    /// db.write(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")).wait()?;
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn write<T, F>(&self, f: F) -> Call<T>
+    where
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        submit(&self.inner.writer, move |conn| run(conn, f), false)
+    }
+
+    /// As [`write`](Self::write), but never waits: a full queue resolves [`Error::QueueFull`].
+    pub fn try_write<T, F>(&self, f: F) -> Call<T>
+    where
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        submit(&self.inner.writer, move |conn| run(conn, f), true)
+    }
+
+    /// Runs `f` inside a `BEGIN IMMEDIATE` transaction on the writer: committed if `f` returns
+    /// `Ok`, rolled back if it returns `Err` or panics. `IMMEDIATE` takes the write lock up
+    /// front, so a read-then-write transaction never fails half-way with `SQLITE_BUSY`.
+    ///
+    /// # Examples
+    /// ```
+    /// let db = offthread::sqlite::Db::open_in_memory()?;
+    /// db.execute("CREATE TABLE t (x INTEGER)", ()).wait()?;
+    /// let failed = db.transaction(|tx| {
+    ///     tx.execute("INSERT INTO t VALUES (1)", ())?;
+    ///     tx.execute("INSERT INTO nowhere VALUES (2)", ()) // fails: no such table
+    /// }).wait();
+    /// assert!(failed.is_err());
+    /// let n: i64 = db.query_row("SELECT count(*) FROM t", ()).wait()?;
+    /// assert_eq!(n, 0); // the first insert was rolled back too
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn transaction<T, F>(&self, f: F) -> Call<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?; // on Err (or a panic) `tx` drops: rolled back
+            tx.commit()?;
+            Ok(value)
+        })
+    }
+
+    /// Executes one statement on the writer with owned parameters (a tuple of owned values,
+    /// or `()`), through the statement cache; resolves to the number of rows changed.
+    pub fn execute<P>(&self, sql: impl Into<String>, params: P) -> Call<usize>
+    where
+        P: Params + Send + 'static,
+    {
+        let sql = sql.into();
+        self.write(move |c| c.prepare_cached(&sql)?.execute(params))
+    }
+
+    /// Runs a query on a reader and returns the first column of its first row
+    /// ([`rusqlite::Error::QueryReturnedNoRows`] if there is none), through the statement
+    /// cache, with owned parameters.
+    pub fn query_row<T, P>(&self, sql: impl Into<String>, params: P) -> Call<T>
+    where
+        T: rusqlite::types::FromSql + Send + 'static,
+        P: Params + Send + 'static,
+    {
+        let sql = sql.into();
+        self.read(move |c| c.prepare_cached(&sql)?.query_row(params, |r| r.get(0)))
+    }
+
+    /// The database file's path (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Closes the database: stops intake, runs the calls already queued, then closes the
+    /// readers and last the writer (so SQLite checkpoints the WAL and removes the `-wal` and
+    /// `-shm` files) and joins every thread. Idempotent; later calls resolve
+    /// [`Error::Closed`]. Blocks until done.
+    pub fn close(&self) {
+        self.inner.close(false);
+    }
+
+    /// As [`close`](Self::close), but calls still queued resolve [`Error::Closed`] instead of
+    /// running; running calls finish.
+    pub fn close_now(&self) {
+        self.inner.close(true);
+    }
+}
+
+impl Inner {
+    fn close(&self, now: bool) {
+        for pool in self.readers.iter().chain([&self.writer]) {
+            if now {
+                pool.shutdown_now();
+            } else {
+                pool.shutdown();
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Close in the right order (readers, then the writer) without blocking the thread that
+        // dropped the last `Db`. If no thread can be started, dropping the pools still closes
+        // intake and every queued call still runs.
+        let (writer, readers) = (self.writer.clone(), self.readers.clone());
+        let _ = std::thread::Builder::new()
+            .name("offthread-sqlite-close".to_owned())
+            .spawn(move || {
+                if let Some(readers) = readers {
+                    readers.shutdown();
+                }
+                writer.shutdown();
+            });
+    }
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.inner.path)
+            .field("readers", &self.inner.readers.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Queues a database job on `pool`; a refusal becomes a resolved `Call`.
+fn submit<T, F>(pool: &StatePool<Conn>, job: F, never_wait: bool) -> Call<T>
+where
+    F: FnOnce(&mut Conn) -> Reply<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let submitted = if never_wait {
+        pool.try_submit(job).map_err(|e| match e {
+            TrySubmitError::Full(_) => Error::QueueFull,
+            TrySubmitError::ShutDown(_) => Error::Closed,
+        })
+    } else {
+        pool.submit(job).map_err(|_| Error::Closed)
+    };
+    match submitted {
+        Ok(handle) => Call::queued(handle),
+        Err(e) => Call::refused(e),
+    }
+}
+
+/// Runs a closure on a worker's connection, then makes sure the connection is clean for the
+/// next call: a transaction left open (by an error path, a panic, or a closure that forgot) is
+/// rolled back. A panic is passed on to the pool, which reports it.
+fn run<T>(conn: &mut Conn, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Reply<T> {
+    let conn = match conn {
+        Ok(conn) => conn,
+        Err(msg) => return Err(Error::Open(msg.clone())),
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(conn)));
+    let left_open = !conn.is_autocommit();
+    if left_open {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    match result {
+        Ok(Ok(_)) if left_open => Err(Error::TransactionLeftOpen),
+        Ok(result) => result.map_err(Error::from),
+        Err(payload) => panic::resume_unwind(payload),
+    }
+}
+
+impl DbBuilder {
+    fn new(path: Option<PathBuf>) -> Self {
+        Self {
+            path,
+            readers: num_cpus::get().clamp(1, 4),
+            busy_timeout: BUSY_TIMEOUT,
+            statement_cache: STATEMENT_CACHE,
+            queue_capacity: QUEUE_CAPACITY,
+            init: None,
+        }
+    }
+
+    /// Reader threads (each with its own `query_only` connection). Default `min(cpus, 4)`;
+    /// 0 is taken as 1. Ignored in memory.
+    pub fn readers(mut self, n: usize) -> Self {
+        self.readers = n.max(1);
+        self
+    }
+
+    /// How long a connection waits for a lock held by another process before
+    /// [`Error::Busy`]. Default 5 s.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Prepared statements cached per connection. Default 64.
+    pub fn statement_cache(mut self, n: usize) -> Self {
+        self.statement_cache = n;
+        self
+    }
+
+    /// The bound of the writer's queue and of the readers' queue. Default 1024; 0 is taken
+    /// as 1.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n.max(1);
+        self
+    }
+
+    /// Runs `init` on the writer's connection after the built-in set-up (WAL, pragmas), before
+    /// the readers open: create tables, set more pragmas. An error fails [`open`](Self::open).
+    pub fn init(
+        mut self,
+        init: impl Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.init = Some(Arc::new(init));
+        self
+    }
+
+    /// Opens the database: the writer first (set-up and `init`), then the readers.
+    ///
+    /// # Errors
+    /// [`Error::Open`] naming the step that failed.
+    pub fn open(self) -> Result<Db, Error> {
+        let cfg = Arc::new(self);
+        let writer = {
+            let writer_cfg = cfg.clone();
+            start(&cfg, "offthread-sqlite-writer", 1, move || {
+                open_writer(&writer_cfg)
+            })?
+        };
+        let readers = match &cfg.path {
+            None => None,
+            Some(_) => {
+                let reader_cfg = cfg.clone();
+                match start(&cfg, "offthread-sqlite-reader", cfg.readers, move || {
+                    open_reader(&reader_cfg)
+                }) {
+                    Ok(pool) => Some(pool),
+                    Err(e) => {
+                        writer.shutdown();
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        Ok(Db {
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                path: cfg.path.clone(),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for DbBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbBuilder")
+            .field("path", &self.path)
+            .field("readers", &self.readers)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("statement_cache", &self.statement_cache)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts `n` threads that each open a connection with `open`, and checks every one opened.
+fn start(
+    cfg: &DbBuilder,
+    name: &str,
+    n: usize,
+    open: impl Fn() -> Conn + Send + Sync + 'static,
+) -> Result<StatePool<Conn>, Error> {
+    let pool = Pool::builder()
+        .min_workers(n)
+        .max_workers(n)
+        .queue_capacity(cfg.queue_capacity)
+        .thread_name(name)
+        .keep_alive(Duration::MAX)
+        .build_with_state(open)
+        .map_err(|e| Error::Open(e.to_string()))?;
+    let failures: Vec<String> = pool
+        .broadcast(|conn: &mut Conn| conn.as_ref().err().cloned())
+        .into_iter()
+        .filter_map(|h| h.wait().ok().flatten())
+        .collect();
+    if let Some(first) = failures.into_iter().next() {
+        pool.shutdown();
+        return Err(Error::Open(first));
+    }
+    Ok(pool)
+}
+
+/// The writer's connection: open, then busy timeout, WAL (checked), pragmas, cache, `init`.
+fn open_writer(cfg: &DbBuilder) -> Conn {
+    let step = |what: &str, e: rusqlite::Error| format!("{what}: {e}");
+    let conn = match &cfg.path {
+        Some(path) => {
+            Connection::open(path).map_err(|e| step(&format!("opening {}", path.display()), e))?
+        }
+        None => Connection::open_in_memory().map_err(|e| step("opening in memory", e))?,
+    };
+    conn.busy_timeout(cfg.busy_timeout)
+        .map_err(|e| step("setting busy_timeout", e))?;
+    if cfg.path.is_some() {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", (), |r| r.get(0))
+            .map_err(|e| step("setting journal_mode=WAL", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(format!("journal_mode=WAL was refused (mode is {mode})"));
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        .map_err(|e| step("setting synchronous and foreign_keys", e))?;
+    conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
+    if let Some(init) = &cfg.init {
+        init(&conn).map_err(|e| step("running init", e))?;
+    }
+    Ok(conn)
+}
+
+/// A reader's connection: read-write open (so it can see the WAL), then `query_only`.
+fn open_reader(cfg: &DbBuilder) -> Conn {
+    let step = |what: &str, e: rusqlite::Error| format!("reader {what}: {e}");
+    let Some(path) = &cfg.path else {
+        return Err("readers need a database file".to_owned());
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| step("opening", e))?;
+    conn.busy_timeout(cfg.busy_timeout)
+        .map_err(|e| step("setting busy_timeout", e))?;
+    conn.execute_batch("PRAGMA query_only=ON;")
+        .map_err(|e| step("setting query_only", e))?;
+    conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
+    Ok(conn)
+}

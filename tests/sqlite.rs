@@ -1,0 +1,316 @@
+//! `offthread::sqlite::Db` on temp-dir databases: open and set-up, reads and writes,
+//! transactions, panics and leaked transactions, typed errors, close. (Feature `sqlite`.)
+#![cfg(feature = "sqlite")]
+mod common;
+use common::*;
+use offthread::sqlite::{Db, Error};
+use std::sync::mpsc;
+
+fn kv(dir: &TempDir) -> Db {
+    Db::builder(dir.join("kv.db"))
+        .readers(2)
+        .init(|c| c.execute_batch("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER)"))
+        .open()
+        .unwrap()
+}
+
+#[test]
+fn a_new_file_opens_in_wal_mode_with_readers_that_see_committed_writes() {
+    let dir = TempDir::new("sqlite-open");
+    let db = kv(&dir);
+    let mode: String = db.query_row("PRAGMA journal_mode", ()).wait().unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = db
+        .write(|c| c.query_row("PRAGMA foreign_keys", (), |r| r.get(0)))
+        .wait()
+        .unwrap();
+    assert_eq!(fk, 1);
+    for i in 0..20 {
+        db.execute("INSERT INTO kv VALUES (?1, ?2)", (format!("k{i}"), i))
+            .wait()
+            .unwrap();
+    }
+    let n: i64 = db.query_row("SELECT count(*) FROM kv", ()).wait().unwrap();
+    assert_eq!(n, 20, "a reader sees every committed write");
+    let only: bool = db
+        .read(|c| c.query_row("PRAGMA query_only", (), |r| r.get(0)))
+        .wait()
+        .unwrap();
+    assert!(only, "readers are query_only");
+    let err = db
+        .read(|c| c.execute("DELETE FROM kv", ()))
+        .wait()
+        .unwrap_err();
+    assert!(matches!(err, Error::Sqlite(_)), "{err}");
+    db.close();
+}
+
+#[test]
+fn opening_new_files_with_readers_never_hits_busy() {
+    let dir = TempDir::new("sqlite-busy-open");
+    for i in 0..50 {
+        let db = Db::builder(dir.join(&format!("n{i}.db")))
+            .readers(4)
+            .open()
+            .unwrap();
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM sqlite_master", ())
+            .wait()
+            .unwrap();
+        assert_eq!(n, 0);
+        db.close();
+    }
+}
+
+#[test]
+fn a_transaction_commits_on_ok_and_rolls_back_on_err_and_on_panic() {
+    let dir = TempDir::new("sqlite-tx");
+    let db = kv(&dir);
+    db.transaction(|tx| {
+        tx.execute("INSERT INTO kv VALUES ('a', 1)", ())?;
+        tx.execute("INSERT INTO kv VALUES ('b', 2)", ())
+    })
+    .wait()
+    .unwrap();
+    let err = db
+        .transaction(|tx| {
+            tx.execute("INSERT INTO kv VALUES ('c', 3)", ())?;
+            tx.execute("INSERT INTO kv VALUES ('a', 9)", ()) // primary key clash
+        })
+        .wait()
+        .unwrap_err();
+    assert_eq!(
+        err.sqlite_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+    );
+    let err = db
+        .transaction(|tx| -> rusqlite::Result<()> {
+            tx.execute("INSERT INTO kv VALUES ('d', 4)", ())?;
+            panic!("bug in the middle of a transaction");
+        })
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Panicked(m) if m.contains("bug in the middle")),
+        "{err}"
+    );
+    let keys: String = db
+        .query_row(
+            "SELECT group_concat(k, '') FROM (SELECT k FROM kv ORDER BY k)",
+            (),
+        )
+        .wait()
+        .unwrap();
+    assert_eq!(keys, "ab", "only the committed transaction's rows");
+    // The writer goes on serving after the panic.
+    db.execute("INSERT INTO kv VALUES ('e', 5)", ())
+        .wait()
+        .unwrap();
+}
+
+#[test]
+fn panics_in_reads_and_writes_become_errors_and_the_connections_keep_serving() {
+    let dir = TempDir::new("sqlite-panic");
+    let db = kv(&dir);
+    for _ in 0..4 {
+        let err = db
+            .read(|_| -> rusqlite::Result<()> { panic!("read bug") })
+            .wait()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Panicked(m) if m == "read bug"),
+            "{err}"
+        );
+    }
+    let err = db
+        .write(|_| -> rusqlite::Result<()> { panic!("write bug") })
+        .wait()
+        .unwrap_err();
+    assert!(matches!(&err, Error::Panicked(_)));
+    db.execute("INSERT INTO kv VALUES ('x', 1)", ())
+        .wait()
+        .unwrap();
+    let n: i64 = db.query_row("SELECT count(*) FROM kv", ()).wait().unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_transaction_left_open_is_an_error_and_is_rolled_back() {
+    let dir = TempDir::new("sqlite-leak");
+    let db = kv(&dir);
+    let err = db
+        .write(|c| c.execute_batch("BEGIN; INSERT INTO kv VALUES ('leak', 1);"))
+        .wait()
+        .unwrap_err();
+    assert!(matches!(err, Error::TransactionLeftOpen), "{err}");
+    let n: i64 = db.query_row("SELECT count(*) FROM kv", ()).wait().unwrap();
+    assert_eq!(n, 0, "rolled back");
+    db.execute("INSERT INTO kv VALUES ('ok', 1)", ())
+        .wait()
+        .unwrap();
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let dir = TempDir::new("sqlite-bad");
+    let err = Db::open(dir.join("no/such/dir/x.db")).unwrap_err();
+    assert!(
+        matches!(&err, Error::Open(m) if m.contains("opening")),
+        "{err}"
+    );
+    let db = kv(&dir);
+    let err = db.execute("SELEKT nonsense", ()).wait().unwrap_err();
+    assert!(matches!(err, Error::Sqlite(_)), "{err}");
+    let err = db
+        .query_row::<i64, _>("SELECT v FROM kv WHERE k = 'none'", ())
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Sqlite(rusqlite::Error::QueryReturnedNoRows)),
+        "{err}"
+    );
+    let bad_init = Db::builder(dir.join("init.db"))
+        .init(|c| c.execute_batch("CREATE TABLE"))
+        .open()
+        .unwrap_err();
+    assert!(
+        matches!(&bad_init, Error::Open(m) if m.contains("init")),
+        "{bad_init}"
+    );
+    let not_a_db = dir.join("text.db");
+    std::fs::write(&not_a_db, vec![b'x'; 4096]).unwrap();
+    assert!(matches!(Db::open(&not_a_db), Err(Error::Open(_))));
+}
+
+#[test]
+fn a_closed_db_refuses_calls_and_its_wal_files_are_gone() {
+    let dir = TempDir::new("sqlite-close");
+    let path = dir.join("kv.db");
+    let db = kv(&dir);
+    db.execute("INSERT INTO kv VALUES ('a', 1)", ())
+        .wait()
+        .unwrap();
+    let queued: Vec<_> = (0..50)
+        .map(|i| db.execute("INSERT INTO kv VALUES (?1, ?2)", (format!("q{i}"), i)))
+        .collect();
+    let wal = path.with_extension("db-wal");
+    assert!(wal.exists(), "WAL in use while open");
+    db.close();
+    for q in queued {
+        q.wait().unwrap(); // close drains what was queued
+    }
+    assert!(matches!(
+        db.execute("DELETE FROM kv", ()).wait(),
+        Err(Error::Closed)
+    ));
+    assert!(matches!(
+        db.query_row::<i64, _>("SELECT 1", ()).wait(),
+        Err(Error::Closed)
+    ));
+    db.close(); // twice is fine
+    assert!(!wal.exists(), "-wal removed");
+    assert!(!path.with_extension("db-shm").exists(), "-shm removed");
+    let reopened = Db::open(&path).unwrap();
+    let n: i64 = reopened
+        .query_row("SELECT count(*) FROM kv", ())
+        .wait()
+        .unwrap();
+    assert_eq!(n, 51, "nothing lost");
+}
+
+#[test]
+fn dropping_the_last_db_closes_it_in_the_background() {
+    let dir = TempDir::new("sqlite-drop");
+    let path = dir.join("kv.db");
+    let db = kv(&dir);
+    db.execute("INSERT INTO kv VALUES ('a', 1)", ())
+        .wait()
+        .unwrap();
+    drop(db);
+    eventually("the -wal file is removed", || {
+        !path.with_extension("db-wal").exists()
+    });
+}
+
+#[test]
+fn in_memory_reads_see_writes() {
+    let db = Db::open_in_memory().unwrap();
+    db.execute("CREATE TABLE t (x INTEGER)", ()).wait().unwrap();
+    db.execute("INSERT INTO t VALUES (7)", ()).wait().unwrap();
+    let x: i64 = db.query_row("SELECT x FROM t", ()).wait().unwrap();
+    assert_eq!(x, 7);
+    assert!(db.path().is_none());
+}
+
+#[test]
+fn calls_are_awaited_under_two_executors_and_waited_plainly() {
+    let dir = TempDir::new("sqlite-async");
+    let db = kv(&dir);
+    db.execute("INSERT INTO kv VALUES ('a', 1)", ())
+        .wait()
+        .unwrap();
+    let v: i64 = pollster::block_on(async { db.query_row("SELECT v FROM kv", ()).await }).unwrap();
+    assert_eq!(v, 1);
+    let rt = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    let db2 = db.clone();
+    let v: i64 = rt
+        .block_on(async move {
+            db2.execute("UPDATE kv SET v = 2", ()).await?;
+            db2.query_row("SELECT v FROM kv", ()).await
+        })
+        .unwrap();
+    assert_eq!(v, 2);
+}
+
+#[test]
+fn eight_threads_of_read_then_write_transactions_never_fail() {
+    let dir = TempDir::new("sqlite-rw");
+    let db = kv(&dir);
+    db.execute("INSERT INTO kv VALUES ('n', 0)", ())
+        .wait()
+        .unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..100 {
+                    db.transaction(|tx| {
+                        let v: i64 =
+                            tx.query_row("SELECT v FROM kv WHERE k = 'n'", (), |r| r.get(0))?;
+                        tx.execute("UPDATE kv SET v = ?1 WHERE k = 'n'", (v + 1,))
+                    })
+                    .wait()
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let n: i64 = db
+        .query_row("SELECT v FROM kv WHERE k = 'n'", ())
+        .wait()
+        .unwrap();
+    assert_eq!(n, 800);
+}
+
+#[test]
+fn try_calls_never_wait() {
+    let dir = TempDir::new("sqlite-try");
+    let db = Db::builder(dir.join("t.db"))
+        .queue_capacity(1)
+        .open()
+        .unwrap();
+    let gate = Gate::new();
+    let (tx, rx) = mpsc::channel();
+    let g = gate.clone();
+    let busy = db.write(move |_| {
+        tx.send(()).unwrap();
+        g.wait();
+        Ok(())
+    });
+    rx.recv_timeout(HUGE).unwrap();
+    let queued = db.try_write(|_| Ok(1));
+    let refused = db.try_write(|_| Ok(2)).wait();
+    assert!(matches!(refused, Err(Error::QueueFull)), "{refused:?}");
+    gate.open();
+    busy.wait().unwrap();
+    assert_eq!(queued.wait().unwrap(), 1);
+}
