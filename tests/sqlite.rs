@@ -314,3 +314,156 @@ fn try_calls_never_wait() {
     busy.wait().unwrap();
     assert_eq!(queued.wait().unwrap(), 1);
 }
+
+/// A query that never ends on its own.
+const FOREVER: &str =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+
+#[test]
+fn cancelling_a_running_read_interrupts_it_and_frees_its_reader() {
+    let dir = TempDir::new("sqlite-cancel");
+    let db = Db::builder(dir.join("c.db")).readers(1).open().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let slow = db.read(move |c| {
+        tx.send(()).unwrap();
+        c.query_row(FOREVER, (), |r| r.get::<_, i64>(0))
+    });
+    rx.recv_timeout(HUGE).unwrap();
+    assert_eq!(slow.cancel(), offthread::CancelOutcome::Requested);
+    let err = slow.wait_timeout(HUGE).ok().unwrap().unwrap_err();
+    assert!(matches!(err, Error::Interrupted), "{err}");
+    // The only reader is free, and its next query runs undisturbed.
+    let one: i64 = db
+        .query_row("SELECT 1", ())
+        .wait_timeout(HUGE)
+        .ok()
+        .unwrap()
+        .unwrap();
+    assert_eq!(one, 1);
+}
+
+#[test]
+fn a_cancel_never_interrupts_the_next_call_on_that_connection() {
+    let dir = TempDir::new("sqlite-cancel-next");
+    let db = Db::builder(dir.join("c.db")).readers(1).open().unwrap();
+    db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+    db.execute("INSERT INTO t VALUES (1), (2), (3)", ())
+        .wait()
+        .unwrap();
+    let mut outcomes = [0usize; 3];
+    for _ in 0..5000 {
+        let first = db.read(|c| c.query_row("SELECT sum(x) FROM t", (), |r| r.get::<_, i64>(0)));
+        let next = db.query_row::<i64, _>("SELECT count(*) FROM t", ());
+        let how = first.cancel();
+        outcomes[how as usize] += 1;
+        match first.wait() {
+            Ok(6) | Err(Error::Cancelled) | Err(Error::Interrupted) => {}
+            other => panic!("first: {other:?}"),
+        }
+        assert_eq!(
+            next.wait().unwrap(),
+            3,
+            "the next call was never interrupted"
+        );
+    }
+    println!("dequeued / requested / finished: {outcomes:?}");
+}
+
+#[test]
+fn dropping_a_queued_read_means_it_never_runs_but_writes_still_run() {
+    let dir = TempDir::new("sqlite-drop-read");
+    let db = Db::builder(dir.join("d.db")).readers(1).open().unwrap();
+    db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+    let gate = Gate::new();
+    let (tx, rx) = mpsc::channel();
+    let g = gate.clone();
+    let held = db.read(move |_| {
+        tx.send(()).unwrap();
+        g.wait();
+        Ok(())
+    });
+    rx.recv_timeout(HUGE).unwrap();
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = ran.clone();
+    drop(db.read(move |_| {
+        r.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }));
+    drop(db.execute("INSERT INTO t VALUES (1)", ()));
+    gate.open();
+    held.wait().unwrap();
+    eventually("the dropped write ran", || {
+        db.query_row::<i64, _>("SELECT count(*) FROM t", ())
+            .wait()
+            .unwrap()
+            == 1
+    });
+    db.close();
+    assert!(
+        !ran.load(std::sync::atomic::Ordering::SeqCst),
+        "the dropped read never ran"
+    );
+}
+
+#[test]
+fn fast_reads_never_wait_behind_a_slow_one() {
+    let dir = TempDir::new("sqlite-hol");
+    let db = Db::builder(dir.join("h.db")).readers(2).open().unwrap();
+    let gate = Gate::new();
+    let (tx, rx) = mpsc::channel();
+    let g = gate.clone();
+    let slow = db.read(move |_| {
+        tx.send(()).unwrap();
+        g.wait(); // holds its reader until the fast reads are done
+        Ok(())
+    });
+    rx.recv_timeout(HUGE).unwrap();
+    for i in 0..100i64 {
+        let v: i64 = db
+            .query_row("SELECT ?1", (i,))
+            .wait_timeout(HUGE)
+            .ok()
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    assert!(!slow.is_finished());
+    gate.open();
+    slow.wait().unwrap();
+}
+
+#[test]
+fn a_long_write_transaction_does_not_stop_point_reads() {
+    let dir = TempDir::new("sqlite-long-tx");
+    let db = kv(&dir);
+    db.execute("INSERT INTO kv VALUES ('a', 1)", ())
+        .wait()
+        .unwrap();
+    let gate = Gate::new();
+    let (tx, rx) = mpsc::channel();
+    let g = gate.clone();
+    let long = db.transaction(move |t| {
+        t.execute("UPDATE kv SET v = 2 WHERE k = 'a'", ())?;
+        tx.send(()).unwrap();
+        g.wait(); // the transaction stays open, holding the write lock
+        Ok(())
+    });
+    rx.recv_timeout(HUGE).unwrap();
+    for _ in 0..100 {
+        let v: i64 = db
+            .query_row("SELECT v FROM kv WHERE k = 'a'", ())
+            .wait_timeout(HUGE)
+            .ok()
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, 1, "readers see the last committed value");
+    }
+    gate.open();
+    long.wait().unwrap();
+    assert_eq!(
+        db.query_row::<i64, _>("SELECT v FROM kv WHERE k = 'a'", ())
+            .wait()
+            .unwrap(),
+        2
+    );
+}

@@ -101,9 +101,18 @@ impl<T> Call<T> {
         }
     }
 
-    /// Cancels the call if it has not started: it never runs, and resolves
-    /// [`Error::Cancelled`]. A running call is not stopped (see the module docs for which
-    /// calls can be interrupted).
+    /// Cancels the call.
+    ///
+    /// - Not started yet: it never runs, and resolves [`Error::Cancelled`]
+    ///   ([`CancelOutcome::Dequeued`]).
+    /// - A **read** that is running (on a database file): its query is interrupted within a
+    ///   few thousand SQLite VM steps, so it resolves [`Error::Interrupted`] and its reader is
+    ///   free at once. Only this call's statements are affected, never the next call on that
+    ///   connection ([`CancelOutcome::Requested`]).
+    /// - A running write or transaction is not interrupted (half a write is worse than a late
+    ///   one); it runs to its end ([`CancelOutcome::Requested`]). Reads of an in-memory
+    ///   database run on the writer, and are not interrupted either.
+    /// - Already finished: nothing changes ([`CancelOutcome::Finished`]).
     pub fn cancel(&self) -> CancelOutcome {
         match &self.inner {
             Inner::Queued(h) => h.cancel(),

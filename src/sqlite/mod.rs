@@ -75,6 +75,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;
 /// Default bound of each queue (writer's, readers').
 const QUEUE_CAPACITY: usize = 1024;
+/// How often (in SQLite VM steps) a reader checks whether its read was cancelled: about a
+/// microsecond of work, so an interrupt lands within microseconds and costs nothing measurable.
+const PROGRESS_STEPS: std::ffi::c_int = 1000;
 
 /// A SQLite database behind one writer thread and a pool of reader threads; see the
 /// [module docs](self).
@@ -136,6 +139,9 @@ impl Db {
     /// Runs `f` on a reader connection (`query_only`): for `SELECT`s. Waits for room if the
     /// readers' queue is full; use [`try_read`](Self::try_read) never to wait.
     ///
+    /// Dropping the `Call` of a read that has not started cancels it (nobody wants its rows);
+    /// [`Call::cancel`] also interrupts a read that is running.
+    ///
     /// # Examples
     /// ```
     /// let db = offthread::sqlite::Db::open_in_memory()?;
@@ -148,7 +154,7 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit(self.reader_pool(), move |conn| run(conn, |c| f(c)), false)
+        submit_read(self.reader_pool(), move |conn| run(conn, |c| f(c)), false)
     }
 
     /// As [`read`](Self::read), but never waits: a full queue resolves [`Error::QueueFull`].
@@ -157,7 +163,7 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit(self.reader_pool(), move |conn| run(conn, |c| f(c)), true)
+        submit_read(self.reader_pool(), move |conn| run(conn, |c| f(c)), true)
     }
 
     /// Runs `f` on the writer's connection: for anything that writes. Writes run one at a
@@ -303,16 +309,38 @@ where
     T: Send + 'static,
 {
     let submitted = if never_wait {
-        pool.try_submit(job).map_err(|e| match e {
-            TrySubmitError::Full(_) => Error::QueueFull,
-            TrySubmitError::ShutDown(_) => Error::Closed,
-        })
+        pool.try_submit(job).map_err(refusal)
     } else {
         pool.submit(job).map_err(|_| Error::Closed)
     };
     match submitted {
         Ok(handle) => Call::queued(handle),
         Err(e) => Call::refused(e),
+    }
+}
+
+/// Queues a read: cancelled if its `Call` is dropped before it starts.
+fn submit_read<T, F>(pool: &StatePool<Conn>, job: F, never_wait: bool) -> Call<T>
+where
+    F: FnOnce(&mut Conn) -> Reply<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let builder = pool.job(job).cancel_on_drop();
+    let submitted = if never_wait {
+        builder.try_submit().map_err(refusal)
+    } else {
+        builder.submit().map_err(|_| Error::Closed)
+    };
+    match submitted {
+        Ok(handle) => Call::queued(handle),
+        Err(e) => Call::refused(e),
+    }
+}
+
+fn refusal<F>(e: TrySubmitError<F>) -> Error {
+    match e {
+        TrySubmitError::Full(_) => Error::QueueFull,
+        TrySubmitError::ShutDown(_) => Error::Closed,
     }
 }
 
@@ -504,5 +532,11 @@ fn open_reader(cfg: &DbBuilder) -> Conn {
     conn.execute_batch("PRAGMA query_only=ON;")
         .map_err(|e| step("setting query_only", e))?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
+    // Cancelling a running read interrupts it: every `PROGRESS_STEPS` VM steps SQLite asks
+    // whether the job this reader is running was cancelled. The flag belongs to the job, so a
+    // cancel can never reach the next job on this connection — unlike `sqlite3_interrupt`,
+    // which is lost if it lands between two statements.
+    conn.progress_handler(PROGRESS_STEPS, Some(crate::is_cancelled))
+        .map_err(|e| step("installing the cancel check", e))?;
     Ok(conn)
 }
