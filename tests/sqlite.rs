@@ -467,3 +467,73 @@ fn a_long_write_transaction_does_not_stop_point_reads() {
         2
     );
 }
+
+fn numbers(dir: &TempDir, n: i64) -> Db {
+    let db = Db::builder(dir.join("n.db")).readers(1).open().unwrap();
+    db.execute("CREATE TABLE t (x INTEGER)", ()).wait().unwrap();
+    db.write(move |c| {
+        let tx = c.transaction()?;
+        for i in 1..=n {
+            tx.execute("INSERT INTO t VALUES (?1)", (i,))?;
+        }
+        tx.commit()
+    })
+    .wait()
+    .unwrap();
+    db
+}
+
+#[test]
+fn rows_stream_in_batches_as_an_iterator_and_as_a_stream() {
+    let dir = TempDir::new("sqlite-stream");
+    let db = numbers(&dir, 1000);
+    let batches: Vec<Vec<i64>> = db
+        .query_stream("SELECT x FROM t ORDER BY x", (), 64, |r| r.get(0))
+        .map(Result::unwrap)
+        .collect();
+    assert!(batches.iter().all(|b| b.len() <= 64));
+    assert_eq!(batches.concat(), (1..=1000).collect::<Vec<_>>());
+    let batches =
+        collect_stream(db.query_stream("SELECT x FROM t", (), 100, |r| r.get::<_, i64>(0)));
+    assert_eq!(batches.len(), 10);
+    let err: Vec<_> = db
+        .query_stream("SELECT nope FROM t", (), 10, |r| r.get::<_, i64>(0))
+        .collect();
+    assert_eq!(err.len(), 1);
+    assert!(matches!(err[0], Err(Error::Sqlite(_))));
+    let panicked: Vec<_> = db
+        .query_stream("SELECT x FROM t", (), 10, |_| -> rusqlite::Result<i64> {
+            panic!("bad row")
+        })
+        .collect();
+    assert!(matches!(panicked.last(), Some(Err(Error::Panicked(m))) if m == "bad row"));
+}
+
+#[test]
+fn dropping_a_row_stream_early_frees_the_reader_and_its_snapshot() {
+    let dir = TempDir::new("sqlite-stream-drop");
+    let db = numbers(&dir, 10_000);
+    let mut rows = db.query_stream("SELECT x FROM t", (), 10, |r| r.get::<_, i64>(0));
+    assert_eq!(rows.next().unwrap().unwrap().len(), 10);
+    drop(rows);
+    // The one reader serves the next read, and it sees a write made after the stream began.
+    db.execute("INSERT INTO t VALUES (0)", ()).wait().unwrap();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM t", ())
+        .wait_timeout(HUGE)
+        .ok()
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 10_001);
+    // And an endless query is interrupted when its stream is dropped.
+    let mut forever = db.query_stream(FOREVER, (), 1, |r| r.get::<_, i64>(0));
+    drop(forever.try_next());
+    drop(forever);
+    let one: i64 = db
+        .query_row("SELECT 1", ())
+        .wait_timeout(HUGE)
+        .ok()
+        .unwrap()
+        .unwrap();
+    assert_eq!(one, 1);
+}

@@ -46,6 +46,7 @@
 
 mod call;
 mod error;
+mod rows;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -60,11 +61,12 @@ use crate::pool::{Pool, StatePool};
 
 pub use call::{Call, CallFuture};
 pub use error::Error;
+pub use rows::Rows;
 
 use call::Reply;
 
 /// A worker's connection, or why it could not be opened.
-type Conn = Result<Connection, String>;
+pub(crate) type Conn = Result<Connection, String>;
 
 /// Runs on a connection before it serves (the writer's, after the built-in set-up).
 type Init = Arc<dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync>;
@@ -244,6 +246,50 @@ impl Db {
         self.read(move |c| c.prepare_cached(&sql)?.query_row(params, |r| r.get(0)))
     }
 
+    /// Streams the rows of a query from a reader, in batches of `batch_size` rows (at least 1),
+    /// each row mapped by `map` on the reader; see [`Rows`]. At most two batches wait for the
+    /// consumer, so a slow consumer holds the reader (and its read snapshot) but bounds
+    /// memory; dropping the stream interrupts the query and frees the reader. Waits for room
+    /// in the readers' queue like [`read`](Self::read).
+    ///
+    /// # Examples
+    /// ```
+    /// let db = offthread::sqlite::Db::open_in_memory()?;
+    /// db.execute("CREATE TABLE t (x INTEGER)", ()).wait()?;
+    /// db.write(|c| {
+    ///     for i in 1..=1000 {
+    ///         c.execute("INSERT INTO t VALUES (?1)", (i,))?;
+    ///     }
+    ///     Ok(())
+    /// }).wait()?;
+    /// let mut sum = 0i64;
+    /// for batch in db.query_stream("SELECT x FROM t", (), 100, |row| row.get::<_, i64>(0)) {
+    ///     sum += batch?.iter().sum::<i64>();
+    /// }
+    /// assert_eq!(sum, 500_500);
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn query_stream<T, P, M>(
+        &self,
+        sql: impl Into<String>,
+        params: P,
+        batch_size: usize,
+        map: M,
+    ) -> Rows<T>
+    where
+        T: Send + 'static,
+        P: Params + Send + 'static,
+        M: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T> + Send + 'static,
+    {
+        rows::start(
+            self.reader_pool(),
+            sql.into(),
+            params,
+            batch_size.max(1),
+            map,
+        )
+    }
+
     /// The database file's path (`None` in memory).
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
@@ -347,7 +393,10 @@ fn refusal<F>(e: TrySubmitError<F>) -> Error {
 /// Runs a closure on a worker's connection, then makes sure the connection is clean for the
 /// next call: a transaction left open (by an error path, a panic, or a closure that forgot) is
 /// rolled back. A panic is passed on to the pool, which reports it.
-fn run<T>(conn: &mut Conn, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Reply<T> {
+pub(crate) fn run<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+) -> Reply<T> {
     let conn = match conn {
         Ok(conn) => conn,
         Err(msg) => return Err(Error::Open(msg.clone())),
