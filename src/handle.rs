@@ -296,8 +296,17 @@ impl<T> fmt::Debug for JobFuture<T> {
 /// A handle whose job resolved before it was ever queued (used by `offthread::run` on a pool
 /// that was shut down).
 pub(crate) fn resolved<T: Send + 'static>(outcome: Outcome<T>) -> Handle<T> {
-    struct Done;
-    impl Control for Done {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(outcome);
+    detached(rx)
+}
+
+/// A handle fed by a sender outside the pool's jobs (a write session's calls): it cannot be
+/// cancelled through the pool.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn detached<T>(rx: oneshot::Receiver<Outcome<T>>) -> Handle<T> {
+    struct Outside;
+    impl Control for Outside {
         fn cancel(&self) -> CancelOutcome {
             CancelOutcome::Finished
         }
@@ -305,7 +314,5 @@ pub(crate) fn resolved<T: Send + 'static>(outcome: Outcome<T>) -> Handle<T> {
             false
         }
     }
-    let (tx, rx) = oneshot::channel();
-    let _ = tx.send(outcome);
-    Handle::new(rx, JobRef::new(Arc::new(Done)))
+    Handle::new(rx, JobRef::new(Arc::new(Outside)))
 }

@@ -537,3 +537,119 @@ fn dropping_a_row_stream_early_frees_the_reader_and_its_snapshot() {
         .unwrap();
     assert_eq!(one, 1);
 }
+
+#[test]
+fn a_session_dropped_without_commit_rolls_back() {
+    let dir = TempDir::new("sqlite-session-drop");
+    let db = kv(&dir);
+    let s = db.session(HUGE);
+    s.execute("INSERT INTO kv VALUES ('a', 1)", ())
+        .wait()
+        .unwrap();
+    let seen_inside: i64 = s
+        .run(|c| c.query_row("SELECT count(*) FROM kv", (), |r| r.get(0)))
+        .wait()
+        .unwrap();
+    assert_eq!(seen_inside, 1);
+    drop(s);
+    // This write queues behind the session's job, so it runs once the session has ended.
+    db.execute("INSERT INTO kv VALUES ('b', 2)", ())
+        .wait()
+        .unwrap();
+    let keys: String = db
+        .query_row("SELECT group_concat(k) FROM kv", ())
+        .wait()
+        .unwrap();
+    assert_eq!(keys, "b");
+}
+
+#[test]
+fn a_session_past_its_limit_is_rolled_back_and_its_holder_gets_timeout() {
+    let dir = TempDir::new("sqlite-session-timeout");
+    let db = kv(&dir);
+    // Hold the writer so the session's first call is already waiting when the session starts:
+    // it runs at once, whatever the machine's load, and only then does the short limit pass.
+    let gate = Gate::new();
+    let g = gate.clone();
+    let held = db.write(move |_| {
+        g.wait();
+        Ok(())
+    });
+    let s = db.session(TINY);
+    let first = s.execute("INSERT INTO kv VALUES ('a', 1)", ());
+    gate.open();
+    held.wait().unwrap();
+    first.wait().unwrap();
+    // The next write waits for the writer, which the session frees only at its limit.
+    db.execute("INSERT INTO kv VALUES ('b', 2)", ())
+        .wait()
+        .unwrap();
+    assert!(matches!(
+        s.execute("INSERT INTO kv VALUES ('c', 3)", ()).wait(),
+        Err(Error::Timeout)
+    ));
+    assert!(matches!(s.commit().wait(), Err(Error::Timeout)));
+    let keys: String = db
+        .query_row("SELECT group_concat(k) FROM kv", ())
+        .wait()
+        .unwrap();
+    assert_eq!(keys, "b", "the session's insert was rolled back");
+}
+
+#[test]
+fn a_panic_in_a_session_rolls_it_back_and_the_writer_goes_on() {
+    let dir = TempDir::new("sqlite-session-panic");
+    let db = kv(&dir);
+    let s = db.session(HUGE);
+    s.execute("INSERT INTO kv VALUES ('a', 1)", ())
+        .wait()
+        .unwrap();
+    let err = s
+        .run(|_| -> rusqlite::Result<()> { panic!("session bug") })
+        .wait()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Panicked(m) if m == "session bug"),
+        "{err}"
+    );
+    assert!(matches!(s.commit().wait(), Err(Error::SessionEnded)));
+    db.execute("INSERT INTO kv VALUES ('b', 2)", ())
+        .wait()
+        .unwrap();
+    let keys: String = db
+        .query_row("SELECT group_concat(k) FROM kv", ())
+        .wait()
+        .unwrap();
+    assert_eq!(keys, "b");
+}
+
+#[test]
+fn writes_after_a_session_wait_for_it_and_errors_inside_do_not_end_it() {
+    let dir = TempDir::new("sqlite-session-order");
+    let db = kv(&dir);
+    let s = db.session(HUGE);
+    let later = db.execute("UPDATE kv SET v = v * 10", ());
+    s.execute("INSERT INTO kv VALUES ('a', 1)", ())
+        .wait()
+        .unwrap();
+    assert!(
+        s.execute("INSERT INTO kv VALUES ('a', 2)", ())
+            .wait()
+            .is_err(),
+        "a constraint error"
+    );
+    assert!(!later.is_finished(), "the writer is held by the session");
+    s.execute("INSERT INTO kv VALUES ('b', 2)", ())
+        .wait()
+        .unwrap();
+    s.commit().wait().unwrap();
+    assert_eq!(later.wait().unwrap(), 2);
+    let sum: i64 = db.query_row("SELECT sum(v) FROM kv", ()).wait().unwrap();
+    assert_eq!(sum, 30);
+    db.close();
+    let s = db.session(HUGE);
+    assert!(matches!(
+        s.execute("SELECT 1", ()).wait(),
+        Err(Error::Closed)
+    ));
+}

@@ -28,6 +28,11 @@ pub enum Error {
     Closed,
     /// `try_` call: the queue was full.
     QueueFull,
+    /// A write session passed its time limit; its transaction was rolled back.
+    Timeout,
+    /// A write session had already ended (committed, rolled back, or rolled back after a
+    /// panic in one of its calls) when this call reached it.
+    SessionEnded,
     /// The closure returned with a transaction still open (a `BEGIN` without `COMMIT`); it was
     /// rolled back before the next call.
     TransactionLeftOpen,
@@ -90,6 +95,8 @@ impl fmt::Display for Error {
             Self::Cancelled => f.write_str("database call cancelled before it started"),
             Self::Closed => f.write_str("database is closed"),
             Self::QueueFull => f.write_str("database queue is full"),
+            Self::Timeout => f.write_str("write session timed out; it was rolled back"),
+            Self::SessionEnded => f.write_str("write session had already ended"),
             Self::TransactionLeftOpen => {
                 f.write_str("the closure left a transaction open; it was rolled back")
             }

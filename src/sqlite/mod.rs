@@ -47,6 +47,7 @@
 mod call;
 mod error;
 mod rows;
+mod session;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -62,6 +63,7 @@ use crate::pool::{Pool, StatePool};
 pub use call::{Call, CallFuture};
 pub use error::Error;
 pub use rows::Rows;
+pub use session::Session;
 
 use call::Reply;
 
@@ -222,6 +224,14 @@ impl Db {
             tx.commit()?;
             Ok(value)
         })
+    }
+
+    /// Starts a write session: a transaction over several calls, which holds the writer for at
+    /// most `limit` (then rolls back and resolves [`Error::Timeout`]); see [`Session`]. Returns
+    /// at once; the session begins when the writer reaches it. Waits for room in the writer's
+    /// queue like [`write`](Self::write).
+    pub fn session(&self, limit: Duration) -> Session {
+        Session::start(&self.inner.writer, limit)
     }
 
     /// Executes one statement on the writer with owned parameters (a tuple of owned values,

@@ -1,0 +1,255 @@
+//! `Session`: a write transaction that spans several calls, holding the writer for at most a
+//! time limit.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, Params};
+
+use super::call::{Call, Reply};
+use super::{Conn, Error};
+use crate::handle::detached;
+use crate::job::panic_message;
+
+/// Calls that may wait in one session before `run` refuses with [`Error::QueueFull`].
+const SESSION_QUEUE: usize = 256;
+
+/// A session call: run on the connection (`Ok`), or told why it will not run (`Err`). Returns
+/// `true` if it panicked.
+type SessionCall = Box<dyn FnOnce(Result<&Connection, Error>) -> bool + Send>;
+
+/// One message to the session's job on the writer.
+enum Msg {
+    /// Run a call.
+    Run(SessionCall),
+    /// Commit (`true`) or roll back, and reply.
+    End(bool, oneshot::Sender<crate::Outcome<Reply<()>>>),
+}
+
+/// Why a session ended, for the calls that come after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    Committed,
+    RolledBack,
+    Timeout,
+    Closed,
+}
+
+impl Ended {
+    fn error(self) -> Error {
+        match self {
+            Self::Timeout => Error::Timeout,
+            Self::RolledBack | Self::Committed => Error::SessionEnded,
+            Self::Closed => Error::Closed,
+        }
+    }
+}
+
+/// A write transaction over several calls, made by [`Db::session`](super::Db::session).
+///
+/// The session's job takes the writer, runs `BEGIN IMMEDIATE`, and then runs the session's
+/// calls in order, inside that one transaction, until [`commit`](Self::commit) or
+/// [`rollback`](Self::rollback). While it lasts no other write runs, so it has a **time
+/// limit**: past it, the transaction is rolled back, the writer moves on, and the session's
+/// calls resolve [`Error::Timeout`]. Dropping a session without committing rolls it back. A
+/// call that panics rolls the whole session back ([`Error::Panicked`] for that call,
+/// [`Error::SessionEnded`] for the later ones). An error returned by a call does not end the
+/// session: decide yourself whether to go on, commit or roll back.
+///
+/// Every method returns at once with a [`Call`]; none blocks.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let db = offthread::sqlite::Db::open_in_memory()?;
+/// db.execute("CREATE TABLE acct (id INTEGER PRIMARY KEY, balance INTEGER)", ()).wait()?;
+/// db.execute("INSERT INTO acct VALUES (1, 100), (2, 0)", ()).wait()?;
+///
+/// let s = db.session(Duration::from_secs(5));
+/// let balance: i64 = s.run(|c| c.query_row("SELECT balance FROM acct WHERE id = 1", (), |r| r.get(0))).wait()?;
+/// // ... decide something on the caller's side, then go on in the same transaction:
+/// s.execute("UPDATE acct SET balance = balance - ?1 WHERE id = 1", (balance / 2,)).wait()?;
+/// s.execute("UPDATE acct SET balance = balance + ?1 WHERE id = 2", (balance / 2,)).wait()?;
+/// s.commit().wait()?;
+/// let moved: i64 = db.query_row("SELECT balance FROM acct WHERE id = 2", ()).wait()?;
+/// assert_eq!(moved, 50);
+/// # Ok::<(), offthread::sqlite::Error>(())
+/// ```
+pub struct Session {
+    tx: Option<SyncSender<Msg>>,
+    ended: Arc<Mutex<Option<Ended>>>,
+}
+
+impl Session {
+    /// Queues the session's job on the writer (see `Db::session`).
+    pub(super) fn start(writer: &crate::pool::StatePool<Conn>, limit: Duration) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(SESSION_QUEUE);
+        let ended = Arc::new(Mutex::new(None));
+        let job_ended = ended.clone();
+        let job = move |conn: &mut Conn| {
+            let why = serve(conn, &rx, limit);
+            *job_ended.lock() = Some(why);
+            // Calls still waiting will not run: tell each why.
+            while let Ok(msg) = rx.try_recv() {
+                refuse(msg, why);
+            }
+        };
+        if writer.submit(job).is_err() {
+            *ended.lock() = Some(Ended::Closed);
+        }
+        Self {
+            tx: Some(tx),
+            ended,
+        }
+    }
+
+    /// Why the session cannot take calls any more, if it cannot.
+    fn end_error(&self) -> Error {
+        self.ended.lock().unwrap_or(Ended::Closed).error()
+    }
+
+    /// Runs `f` inside the session's transaction, after the calls before it.
+    ///
+    /// Resolves [`Error::QueueFull`] if 256 calls already wait in this session, and
+    /// [`Error::Timeout`] / [`Error::SessionEnded`] / [`Error::Closed`] once it has ended.
+    pub fn run<T, F>(&self, f: F) -> Call<T>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let msg = Msg::Run(Box::new(move |conn| {
+            let (result, panicked) = match conn {
+                Err(e) => (Err(e), false),
+                Ok(c) => match panic::catch_unwind(AssertUnwindSafe(|| f(c))) {
+                    Ok(r) => (r.map_err(Error::from), false),
+                    Err(p) => (Err(Error::Panicked(panic_message(p))), true),
+                },
+            };
+            let _ = reply.send(Ok(result));
+            panicked
+        }));
+        match self.send(msg) {
+            Ok(()) => Call::queued(detached(rx)),
+            Err(e) => Call::refused(e),
+        }
+    }
+
+    /// Executes one statement in the session, with owned parameters; resolves to the rows
+    /// changed.
+    pub fn execute<P>(&self, sql: impl Into<String>, params: P) -> Call<usize>
+    where
+        P: Params + Send + 'static,
+    {
+        let sql = sql.into();
+        self.run(move |c| c.prepare_cached(&sql)?.execute(params))
+    }
+
+    /// Commits the session's transaction (after its queued calls) and ends it.
+    pub fn commit(mut self) -> Call<()> {
+        self.end(true)
+    }
+
+    /// Rolls the session's transaction back (after its queued calls) and ends it.
+    pub fn rollback(mut self) -> Call<()> {
+        self.end(false)
+    }
+
+    fn end(&mut self, commit: bool) -> Call<()> {
+        let (reply, rx) = oneshot::channel();
+        let result = self.send(Msg::End(commit, reply));
+        self.tx = None;
+        match result {
+            Ok(()) => Call::queued(detached(rx)),
+            Err(e) => Call::refused(e),
+        }
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), Error> {
+        let Some(tx) = &self.tx else {
+            return Err(Error::SessionEnded);
+        };
+        match tx.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(Error::QueueFull),
+            Err(TrySendError::Disconnected(_)) => Err(self.end_error()),
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("ended", &*self.ended.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The session's job: `BEGIN IMMEDIATE`, then its calls until it ends. Returns why it ended;
+/// the transaction is closed (committed or rolled back) by then.
+fn serve(conn: &mut Conn, rx: &mpsc::Receiver<Msg>, limit: Duration) -> Ended {
+    let Ok(c) = conn else {
+        return Ended::Closed;
+    };
+    if c.execute_batch("BEGIN IMMEDIATE").is_err() {
+        return Ended::RolledBack;
+    }
+    let deadline = Instant::now().checked_add(limit);
+    let rollback = |c: &Connection| {
+        let _ = c.execute_batch("ROLLBACK");
+    };
+    loop {
+        let msg = match deadline {
+            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match msg {
+            Ok(Msg::Run(call)) => {
+                if call(Ok(c)) {
+                    rollback(c);
+                    return Ended::RolledBack;
+                }
+            }
+            Ok(Msg::End(commit, reply)) => {
+                let result = if commit {
+                    c.execute_batch("COMMIT").map_err(Error::from)
+                } else {
+                    c.execute_batch("ROLLBACK").map_err(Error::from)
+                };
+                if !c.is_autocommit() {
+                    rollback(c); // a failed COMMIT leaves the transaction open
+                }
+                let _ = reply.send(Ok(result));
+                return if commit {
+                    Ended::Committed
+                } else {
+                    Ended::RolledBack
+                };
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                rollback(c);
+                return Ended::Timeout;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                rollback(c); // dropped without commit
+                return Ended::RolledBack;
+            }
+        }
+    }
+}
+
+/// Tells a call that will not run why.
+fn refuse(msg: Msg, why: Ended) {
+    match msg {
+        Msg::Run(call) => {
+            call(Err(why.error()));
+        }
+        Msg::End(_, reply) => {
+            let _ = reply.send(Ok(Err(why.error())));
+        }
+    }
+}
