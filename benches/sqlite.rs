@@ -30,7 +30,12 @@ const RW_TXNS: usize = 250;
 const SLOW: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3000000) SELECT count(*) FROM c";
 const FOREVER: &str =
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
-const SYSTEMS: [&str; 4] = ["offthread", "direct (caller)", "tokio-rusqlite", "async-sqlite"];
+const SYSTEMS: [&str; 4] = [
+    "offthread",
+    "direct (caller)",
+    "tokio-rusqlite",
+    "async-sqlite",
+];
 
 struct Bar {
     what: String,
@@ -91,9 +96,7 @@ struct Systems {
 impl Systems {
     fn open(path: &Path) -> Self {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let tokio_conn = rt
-            .block_on(tokio_rusqlite::Connection::open(path))
-            .unwrap();
+        let tokio_conn = rt.block_on(tokio_rusqlite::Connection::open(path)).unwrap();
         let async_pool = rt
             .block_on(
                 async_sqlite::PoolBuilder::new()
@@ -127,7 +130,11 @@ impl Systems {
                     }
                     window.push_back(self.db.query_row(point_sql(), (key(i),)));
                 }
-                total + window.into_iter().map(|c| c.wait().unwrap().len()).sum::<usize>()
+                total
+                    + window
+                        .into_iter()
+                        .map(|c| c.wait().unwrap().len())
+                        .sum::<usize>()
             }
             "direct (caller)" => {
                 let mut stmt = self.direct.prepare_cached(point_sql()).unwrap();
@@ -148,9 +155,12 @@ impl Systems {
                         })
                     })
                     .buffer_unordered(IN_FLIGHT)
-                    .fold(0, |a, r: Result<String, tokio_rusqlite::Error<rusqlite::Error>>| async move {
-                        a + r.unwrap().len()
-                    }),
+                    .fold(
+                        0,
+                        |a, r: Result<String, tokio_rusqlite::Error<rusqlite::Error>>| async move {
+                            a + r.unwrap().len()
+                        },
+                    ),
             ),
             "async-sqlite" => self.rt.block_on(
                 futures::stream::iter(0..POINT_READS)
@@ -185,14 +195,16 @@ impl Systems {
             "tokio-rusqlite" => {
                 self.rt
                     .block_on(self.tokio_conn.call(move |c| {
-                        c.prepare_cached(sql)?.query_row((i,), |r| r.get::<_, String>(0))
+                        c.prepare_cached(sql)?
+                            .query_row((i,), |r| r.get::<_, String>(0))
                     }))
                     .unwrap();
             }
             "async-sqlite" => {
                 self.rt
                     .block_on(self.async_pool.conn(move |c| {
-                        c.prepare_cached(sql)?.query_row((i,), |r| r.get::<_, String>(0))
+                        c.prepare_cached(sql)?
+                            .query_row((i,), |r| r.get::<_, String>(0))
                     }))
                     .unwrap();
             }
@@ -286,7 +298,10 @@ impl Systems {
     fn cancel(&self, system: &str) -> Duration {
         match system {
             "offthread" => {
-                let db = Db::builder(self.db.path().unwrap()).readers(1).open().unwrap();
+                let db = Db::builder(self.db.path().unwrap())
+                    .readers(1)
+                    .open()
+                    .unwrap();
                 let (tx, rx) = std::sync::mpsc::channel();
                 let endless = db.read(move |c| {
                     tx.send(()).unwrap();
@@ -308,7 +323,9 @@ impl Systems {
                     .unwrap();
                 let c2 = conn.clone();
                 let slow = tokio::spawn(async move {
-                    let _ = c2.call(|c| c.query_row(SLOW, (), |r| r.get::<_, i64>(0))).await;
+                    let _ = c2
+                        .call(|c| c.query_row(SLOW, (), |r| r.get::<_, i64>(0)))
+                        .await;
                 });
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 let t = Instant::now();
@@ -336,7 +353,10 @@ impl Systems {
             };
             let tx = c.transaction_with_behavior(behavior)?;
             let v: i64 = tx.query_row("SELECT count(*) FROM kv WHERE id < 0", (), |r| r.get(0))?;
-            tx.execute("INSERT INTO kv (id, v) VALUES (-1 - ?1 - abs(random() % 1000000000), 'w')", (v,))?;
+            tx.execute(
+                "INSERT INTO kv (id, v) VALUES (-1 - ?1 - abs(random() % 1000000000), 'w')",
+                (v,),
+            )?;
             tx.commit()
         };
         match system {
@@ -476,7 +496,9 @@ fn main() {
                 }
             }
         }
-        println!("\n## latency — one point read at a time, submit then wait ({LATENCY_CALLS} calls, interleaved)");
+        println!(
+            "\n## latency — one point read at a time, submit then wait ({LATENCY_CALLS} calls, interleaved)"
+        );
         println!("| system | median | p99 |");
         println!("|---|---|---|");
         for (i, s) in SYSTEMS.iter().enumerate() {
@@ -486,8 +508,12 @@ fn main() {
     }
 
     if want("hol") {
-        println!("\n## hol — one slow read (a 3M-row recursive count), then {FAST_READS} fast point reads");
-        println!("| system | fast reads that finished after the slow one | slow read + fast reads |");
+        println!(
+            "\n## hol — one slow read (a 3M-row recursive count), then {FAST_READS} fast point reads"
+        );
+        println!(
+            "| system | fast reads that finished after the slow one | slow read + fast reads |"
+        );
         println!("|---|---|---|");
         let mut ours = usize::MAX;
         for s in ["offthread", "tokio-rusqlite", "async-sqlite"] {
@@ -497,7 +523,9 @@ fn main() {
             }
             println!("| {s} | {behind} / {FAST_READS} | {took:.2?} |");
         }
-        println!("(tokio-rusqlite: one connection; async-sqlite: a round-robin pool of connections)");
+        println!(
+            "(tokio-rusqlite: one connection; async-sqlite: a round-robin pool of connections)"
+        );
         bars.push(Bar {
             what: format!("0 fast reads behind the slow one: {ours}"),
             met: ours == 0,
@@ -512,14 +540,24 @@ fn main() {
             theirs.push(sys.cancel("tokio-rusqlite").as_nanos() as f64);
         }
         let (o, t) = (median(&mut ours), median(&mut theirs));
-        println!("\n## cancel — an endless read running on a one-reader Db; cancel it, then time a new read ({REPS} reps)");
+        println!(
+            "\n## cancel — an endless read running on a one-reader Db; cancel it, then time a new read ({REPS} reps)"
+        );
         println!("| system | cancel → reader free (median) |");
         println!("|---|---|");
         println!("| offthread (`Call::cancel` interrupts) | {} |", fmt_ns(o));
-        println!("| tokio-rusqlite (task aborted; the query runs on) | {} (the 3M-row query's own time) |", fmt_ns(t));
-        println!("(direct rusqlite and async-sqlite: no way to stop a running query from the caller)");
+        println!(
+            "| tokio-rusqlite (task aborted; the query runs on) | {} (the 3M-row query's own time) |",
+            fmt_ns(t)
+        );
+        println!(
+            "(direct rusqlite and async-sqlite: no way to stop a running query from the caller)"
+        );
         bars.push(Bar {
-            what: format!("a cancelled running read frees its reader in < 5 ms: {}", fmt_ns(o)),
+            what: format!(
+                "a cancelled running read frees its reader in < 5 ms: {}",
+                fmt_ns(o)
+            ),
             met: o < 5e6,
         });
     }
@@ -535,13 +573,17 @@ fn main() {
                 .direct
                 .query_row("SELECT count(*) FROM kv WHERE id < 0", (), |r| r.get(0))
                 .unwrap();
-            sys.direct.execute("DELETE FROM kv WHERE id < 0", ()).unwrap();
+            sys.direct
+                .execute("DELETE FROM kv WHERE id < 0", ())
+                .unwrap();
             if s == "offthread" {
                 ours = errors;
             }
             println!("| {s} | {errors} | {took:.2?} | {written_after} |");
         }
-        println!("(offthread: `BEGIN IMMEDIATE` on its one writer; the others: deferred transactions, busy_timeout where the crate sets one)");
+        println!(
+            "(offthread: `BEGIN IMMEDIATE` on its one writer; the others: deferred transactions, busy_timeout where the crate sets one)"
+        );
         bars.push(Bar {
             what: format!("0 write errors: {ours}"),
             met: ours == 0,

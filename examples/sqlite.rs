@@ -26,7 +26,12 @@ fn main() -> Result<(), Error> {
     // Writes return a Call at once; `.wait()?` (or `.await?`) gives the value.
     let t = Instant::now();
     let calls: Vec<_> = (0..1000)
-        .map(|i| db.execute("INSERT INTO notes (body) VALUES (?1)", (format!("note {i}"),)))
+        .map(|i| {
+            db.execute(
+                "INSERT INTO notes (body) VALUES (?1)",
+                (format!("note {i}"),),
+            )
+        })
         .collect();
     println!("queued 1000 inserts in {:.2?} without waiting", t.elapsed());
     for c in calls {
@@ -50,7 +55,10 @@ fn main() -> Result<(), Error> {
         .run(|c| c.query_row("SELECT body FROM notes WHERE id = 1", (), |r| r.get(0)))
         .wait()?;
     session
-        .execute("INSERT INTO notes (body) VALUES (?1)", (format!("after {first}"),))
+        .execute(
+            "INSERT INTO notes (body) VALUES (?1)",
+            (format!("after {first}"),),
+        )
         .wait()?;
     session.commit().wait()?;
     println!("session committed (read {first:?}, then wrote)");
@@ -74,7 +82,9 @@ fn main() -> Result<(), Error> {
     let t = Instant::now();
     runaway.cancel();
     match runaway.wait() {
-        Err(Error::Interrupted) => println!("runaway read interrupted {:.2?} after cancel", t.elapsed()),
+        Err(Error::Interrupted) => {
+            println!("runaway read interrupted {:.2?} after cancel", t.elapsed())
+        }
         other => println!("runaway read ended as {other:?}"),
     }
 
@@ -88,7 +98,10 @@ fn main() -> Result<(), Error> {
     db.close();
     let wal = path.with_extension("db-wal");
     println!("closed; -wal file present: {}", wal.exists());
-    assert!(matches!(db.query_row::<i64, _>("SELECT 1", ()).wait(), Err(Error::Closed)));
+    assert!(matches!(
+        db.query_row::<i64, _>("SELECT 1", ()).wait(),
+        Err(Error::Closed)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
