@@ -303,7 +303,10 @@ pub(crate) fn resolved<T: Send + 'static>(outcome: Outcome<T>) -> Handle<T> {
 
 /// A handle fed by a sender outside the pool's jobs (a write session's calls): it cannot be
 /// cancelled through the pool.
-#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "sqlite-system")),
+    allow(dead_code)
+)]
 pub(crate) fn detached<T>(rx: oneshot::Receiver<Outcome<T>>) -> Handle<T> {
     struct Outside;
     impl Control for Outside {

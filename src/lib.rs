@@ -122,6 +122,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # SQLite
+//! [`sqlite::Db`] (feature `sqlite`, on by default) gives a database one writer thread and a
+//! pool of reader threads; every call returns a [`sqlite::Call`] at once, and one `?` gets the
+//! value. See the module docs for the design.
+//!
+//! ```
+//! let db = offthread::sqlite::Db::open_in_memory()?;
+//! let n: i64 = db.read(|c| c.query_row("SELECT 6 * 7", (), |r| r.get(0))).wait()?;
+//! assert_eq!(n, 42);
+//! # Ok::<(), offthread::sqlite::Error>(())
+//! ```
+//!
 //! # Per-worker state
 //! [`PoolBuilder::build_with_state`] gives each worker a value built on its own thread (a
 //! database connection, a `!Send` client); jobs receive `&mut S`:
@@ -163,8 +175,8 @@ mod pool;
 mod queue;
 mod shared;
 mod spin;
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+#[cfg(any(feature = "sqlite", feature = "sqlite-system"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "sqlite-system"))))]
 pub mod sqlite;
 mod stats;
 pub mod stream;

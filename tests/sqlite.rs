@@ -1,6 +1,6 @@
 //! `offthread::sqlite::Db` on temp-dir databases: open and set-up, reads and writes,
 //! transactions, panics and leaked transactions, typed errors, close. (Feature `sqlite`.)
-#![cfg(feature = "sqlite")]
+#![cfg(any(feature = "sqlite", feature = "sqlite-system"))]
 mod common;
 use common::*;
 use offthread::sqlite::{Db, Error};
