@@ -74,6 +74,8 @@ pub struct PoolBuilder {
     stack_size: Option<usize>,
     on_start: Option<Hook>,
     on_stop: Option<Hook>,
+    /// A worker blocked in a nested wait may be replaced by an extra one (see `Handle::wait`).
+    lend: bool,
 }
 
 impl PoolBuilder {
@@ -88,7 +90,20 @@ impl PoolBuilder {
             stack_size: None,
             on_start: None,
             on_stop: None,
+            lend: true,
         }
+    }
+
+    /// No extra worker for a nested wait: a job that waits on a job of its own pool gets
+    /// `JobError::WouldDeadlock` at once instead (for pools whose every worker must be one of
+    /// exactly `max_workers`, like a database's single writer).
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "sqlite-system")),
+        allow(dead_code)
+    )]
+    pub(crate) fn no_lending(mut self) -> Self {
+        self.lend = false;
+        self
     }
 
     /// Workers started at build time and never retired. At least 1, at most `max_workers`.
@@ -242,6 +257,7 @@ impl PoolBuilder {
             stack_size: self.stack_size,
             on_start: self.on_start,
             on_stop: self.on_stop,
+            lend: self.lend,
             init: Box::new(init),
         });
         // Reserve every first worker before starting any, so none of them can retire below

@@ -164,7 +164,7 @@ impl<S: 'static> PoolLink<S> for Shared<S> {
     }
 
     fn enter_wait(&self) -> bool {
-        if !worker::is_worker_of(self) {
+        if !self.config.lend || !worker::is_worker_of(self) {
             return false;
         }
         let mut st = self.state.lock();
@@ -180,6 +180,10 @@ impl<S: 'static> PoolLink<S> for Shared<S> {
             self.start_reserved_worker();
         }
         true
+    }
+
+    fn refuses_nested_wait(&self) -> bool {
+        !self.config.lend && worker::is_worker_of(self)
     }
 
     fn leave_wait(&self) {

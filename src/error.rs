@@ -201,7 +201,8 @@ pub enum JobError {
     /// The job's start deadline passed while it was still queued.
     Expired,
     /// A wait that could never end was refused at once: a job of a serial lane waited on a
-    /// later job of the same lane (which cannot start before the waiting job ends). The job
+    /// later job of the same lane (which cannot start before the waiting job ends), or a job
+    /// of a pool that must not grow (the SQLite writer) waited on a job of that pool. The job
     /// waited on is not affected; it runs in its turn.
     WouldDeadlock,
 }

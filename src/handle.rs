@@ -58,11 +58,12 @@ impl<T> Handle<T> {
     }
 
     /// `Some(WouldDeadlock)` if this wait could never end: the caller is a job of the lane
-    /// this job waits in.
+    /// this job waits in, or a worker of a pool that lends no worker to nested waits.
     fn refuse_deadlock(&self) -> Option<Outcome<T>> {
-        let lane = self.job.control().lane_id();
-        (lane != 0 && lane == job::current_lane() && !self.rx.has_message())
-            .then_some(Err(JobError::WouldDeadlock))
+        let control = self.job.control();
+        let lane = control.lane_id();
+        let stuck = (lane != 0 && lane == job::current_lane()) || control.refuses_nested_wait();
+        (stuck && !self.rx.has_message()).then_some(Err(JobError::WouldDeadlock))
     }
 
     /// Blocks until the job resolves and returns its outcome.
@@ -82,8 +83,9 @@ impl<T> Handle<T> {
     /// always finds a worker, even on a `max_workers(1)` pool, and the wait ends. The pool's
     /// thread count can exceed `max_workers` by the number of workers blocked in such waits.
     ///
-    /// One wait could never end, and returns [`JobError::WouldDeadlock`] at once instead: a
-    /// job of a serial lane waiting on a later job of the same lane.
+    /// Two waits could never end, and return [`JobError::WouldDeadlock`] at once instead: a
+    /// job of a serial lane waiting on a later job of the same lane, and a job of a pool that
+    /// must not grow (the SQLite writer) waiting on a job of that same pool.
     ///
     /// (`.await` inside a job, through an executor the job runs itself, is not such a wait:
     /// the pool cannot see it.)

@@ -116,6 +116,9 @@ pub(crate) trait PoolLink<S>: Send + Sync {
     /// and this returns `true`; pair it with `leave_wait`.
     fn enter_wait(&self) -> bool;
     fn leave_wait(&self);
+    /// `true` if the caller is one of this pool's workers and the pool lends no worker to a
+    /// nested wait: the wait could never end.
+    fn refuses_nested_wait(&self) -> bool;
 }
 
 /// Where a waiting job sits.
@@ -261,6 +264,10 @@ pub(crate) trait Control: Send + Sync {
     }
     fn leave_wait(&self) {}
     fn callback_panicked(&self) {}
+    /// See [`PoolLink::refuses_nested_wait`].
+    fn refuses_nested_wait(&self) -> bool {
+        false
+    }
 }
 
 /// The operations a worker and the queue need, free of the closure's type.
@@ -376,6 +383,10 @@ where
 
     fn callback_panicked(&self) {
         self.pool.callback_panicked();
+    }
+
+    fn refuses_nested_wait(&self) -> bool {
+        self.pool.refuses_nested_wait()
     }
 
     fn leave_wait(&self) {

@@ -195,6 +195,9 @@ mod tests {
             false
         }
         fn leave_wait(&self) {}
+        fn refuses_nested_wait(&self) -> bool {
+            false
+        }
     }
 
     fn job_with(priority: Priority, deadline: Option<Instant>) -> Arc<dyn Task<()>> {

@@ -67,6 +67,8 @@ pub(crate) struct Config<S> {
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_start: Option<Hook>,
     pub(crate) on_stop: Option<Hook>,
+    /// Nested waits may lend a worker (see `PoolLink::enter_wait`).
+    pub(crate) lend: bool,
     pub(crate) init: Init<S>,
 }
 

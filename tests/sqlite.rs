@@ -695,3 +695,34 @@ fn close_with_queued_running_and_streaming_work_leaves_no_wal_files() {
         .unwrap();
     assert_eq!(n, 5021);
 }
+
+#[test]
+fn a_write_waiting_on_a_write_from_inside_the_writer_is_refused_not_hung() {
+    let dir = TempDir::new("sqlite-nested");
+    let db = kv(&dir);
+    let inner_db = db.clone();
+    let (tx, rx) = mpsc::channel();
+    let outer = db.write(move |_| {
+        let inner = inner_db.execute("INSERT INTO kv VALUES ('inner', 1)", ());
+        tx.send(matches!(inner.wait(), Err(Error::WouldDeadlock)))
+            .unwrap();
+        Ok(())
+    });
+    assert_eq!(rx.recv_timeout(HUGE), Ok(true));
+    outer.wait().unwrap();
+    // The inner write was not lost: it runs after the outer one, on the one writer (this
+    // empty write queues behind it).
+    db.write(|_| Ok(())).wait().unwrap();
+    let n: i64 = db
+        .query_row("SELECT count(*) FROM kv WHERE k = 'inner'", ())
+        .wait()
+        .unwrap();
+    assert_eq!(n, 1);
+    // A read waiting on a read from inside a reader is an ordinary nested wait.
+    let inner_db = db.clone();
+    let v: i64 = db
+        .read(move |_| Ok(inner_db.query_row::<i64, _>("SELECT 7", ()).wait().unwrap()))
+        .wait()
+        .unwrap();
+    assert_eq!(v, 7);
+}

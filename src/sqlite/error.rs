@@ -33,6 +33,10 @@ pub enum Error {
     /// A write session had already ended (committed, rolled back, or rolled back after a
     /// panic in one of its calls) when this call reached it.
     SessionEnded,
+    /// A call made from inside the writer waited on another write: the writer is the one
+    /// thread that could run it, so the wait was refused at once. (The other write still runs,
+    /// after this one.)
+    WouldDeadlock,
     /// The closure returned with a transaction still open (a `BEGIN` without `COMMIT`); it was
     /// rolled back before the next call.
     TransactionLeftOpen,
@@ -79,8 +83,7 @@ impl From<JobError> for Error {
             JobError::Panicked(msg) => Self::Panicked(msg),
             JobError::Cancelled | JobError::Expired => Self::Cancelled,
             JobError::ShutDown => Self::Closed,
-            // A database job never waits on its own lane: no other outcome can reach here.
-            other => Self::Panicked(other.to_string()),
+            JobError::WouldDeadlock => Self::WouldDeadlock,
         }
     }
 }
@@ -96,6 +99,9 @@ impl fmt::Display for Error {
             Self::Closed => f.write_str("database is closed"),
             Self::QueueFull => f.write_str("database queue is full"),
             Self::Timeout => f.write_str("write session timed out; it was rolled back"),
+            Self::WouldDeadlock => {
+                f.write_str("a write waited on another write from inside the writer")
+            }
             Self::SessionEnded => f.write_str("write session had already ended"),
             Self::TransactionLeftOpen => {
                 f.write_str("the closure left a transaction open; it was rolled back")

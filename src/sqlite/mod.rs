@@ -528,7 +528,13 @@ fn start(
     n: usize,
     open: impl Fn() -> Conn + Send + Sync + 'static,
 ) -> Result<StatePool<Conn>, Error> {
-    let pool = Pool::builder()
+    let writer = name.ends_with("writer");
+    let mut builder = Pool::builder();
+    if writer {
+        // The writer: a nested wait must never open a second read-write connection.
+        builder = builder.no_lending();
+    }
+    let pool = builder
         .min_workers(n)
         .max_workers(n)
         .queue_capacity(cfg.queue_capacity)
