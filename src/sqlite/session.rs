@@ -93,7 +93,8 @@ impl Session {
         let job = move |conn: &mut Conn| {
             let why = serve(conn, &rx, limit);
             *job_ended.lock() = Some(why);
-            // Calls still waiting will not run: tell each why.
+            // No call is sent after this (see `send`); those already waiting will not run:
+            // tell each why.
             while let Ok(msg) = rx.try_recv() {
                 refuse(msg, why);
             }
@@ -105,11 +106,6 @@ impl Session {
             tx: Some(tx),
             ended,
         }
-    }
-
-    /// Why the session cannot take calls any more, if it cannot.
-    fn end_error(&self) -> Error {
-        self.ended.lock().unwrap_or(Ended::Closed).error()
     }
 
     /// Runs `f` inside the session's transaction, after the calls before it.
@@ -173,10 +169,16 @@ impl Session {
         let Some(tx) = &self.tx else {
             return Err(Error::SessionEnded);
         };
+        // Sent under the `ended` lock: the job sets `ended` under it before it drains the
+        // channel, so every message is either drained (and told why) or refused here.
+        let ended = self.ended.lock();
+        if let Some(why) = *ended {
+            return Err(why.error());
+        }
         match tx.try_send(msg) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(Error::QueueFull),
-            Err(TrySendError::Disconnected(_)) => Err(self.end_error()),
+            Err(TrySendError::Disconnected(_)) => Err(ended.unwrap_or(Ended::Closed).error()),
         }
     }
 }
