@@ -8,6 +8,9 @@
 //!   peak RSS (offthread also on a 64 MiB file, to show RSS does not grow with the file).
 #![allow(missing_docs)]
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -22,18 +25,8 @@ const CHUNK: usize = 64 * 1024;
 const BIG_MIB: usize = 256;
 const STREAM_REPS: usize = 3;
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn bench_dir() -> PathBuf {
     std::env::temp_dir().join(format!("offthread-bench-files-{}", std::process::id()))
-}
-
-struct Bar {
-    what: String,
-    met: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,15 +152,6 @@ fn small(bars: &mut Vec<Bar>) {
 
 // ---------------------------------------------------------------------------------------------
 // stream: one big file in chunks, each system in its own process.
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// Child: streams `path` in 64 KiB chunks with `system`; prints "seconds peak_rss_kib".
 fn stream_child(system: &str, path: &Path) {
@@ -330,12 +314,7 @@ fn main() {
         }
         return;
     }
-    let only: Vec<&str> = args[1..]
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let want = |s: &str| only.is_empty() || only.contains(&s);
+    let want = selected(&args);
     println!(
         "# offthread files benchmark — {} cores; ratios are offthread ÷ peer",
         std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -348,8 +327,5 @@ fn main() {
         stream(&mut bars);
     }
     let _ = std::fs::remove_dir_all(bench_dir());
-    println!("\n## bars");
-    for b in &bars {
-        println!("- [{}] {}", if b.met { "met" } else { "MISSED" }, b.what);
-    }
+    print_bars(&bars);
 }

@@ -13,6 +13,9 @@
 //! - `lanes`: throughput of serial lanes against one dedicated thread per lane.
 #![allow(missing_docs)]
 
+mod common;
+use common::*;
+
 use std::process::Command;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -182,26 +185,6 @@ impl Sys {
 // ---------------------------------------------------------------------------------------------
 // Statistics and printing.
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.2} µs", ns / 1e3)
-    } else {
-        format!("{ns:.0} ns")
-    }
-}
-
 /// Prints one row per system: the median of its samples (ns) and offthread's ratio to it.
 fn print_medians(names: &[&str], samples: &mut [Vec<f64>], what: &str) -> Vec<f64> {
     let meds: Vec<f64> = samples.iter_mut().map(|v| median(v)).collect();
@@ -215,12 +198,6 @@ fn print_medians(names: &[&str], samples: &mut [Vec<f64>], what: &str) -> Vec<f6
         );
     }
     meds
-}
-
-/// One bar of the issue: printed at the end as met or missed.
-struct Bar {
-    what: String,
-    met: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -297,15 +274,6 @@ fn burst_child(name: &str, jobs: usize) {
         _ => 0,
     };
     println!("{} {} {}", jobs as f64 / secs, peak_rss_kib(), workers);
-}
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn child(args: &[&str]) -> String {
@@ -805,12 +773,7 @@ fn main() {
         return;
     }
     // `cargo bench -- NAME` runs only the named scenarios.
-    let only: Vec<&str> = args[1..]
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let want = |s: &str| only.is_empty() || only.contains(&s);
+    let want = selected(&args);
     println!(
         "# offthread pool benchmark — {} cores; ratios are offthread ÷ peer",
         cores()
@@ -837,8 +800,5 @@ fn main() {
     if want("lanes") {
         lanes(&mut bars);
     }
-    println!("\n## bars");
-    for b in &bars {
-        println!("- [{}] {}", if b.met { "met" } else { "MISSED" }, b.what);
-    }
+    print_bars(&bars);
 }

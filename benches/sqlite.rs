@@ -9,6 +9,9 @@
 //! - `rw`: 4 threads × 250 read-then-write transactions: errors and wall time.
 #![allow(missing_docs)]
 
+mod common;
+use common::*;
+
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,31 +39,6 @@ const SYSTEMS: [&str; 4] = [
     "tokio-rusqlite",
     "async-sqlite",
 ];
-
-struct Bar {
-    what: String,
-    met: bool,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn fmt_ns(ns: f64) -> String {
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.2} µs", ns / 1e3)
-    } else {
-        format!("{ns:.0} ns")
-    }
-}
 
 /// A fresh database file with `ROWS` rows in `kv(id, v)`, set to WAL.
 fn fixture(dir: &Path, name: &str) -> PathBuf {
@@ -437,12 +415,7 @@ impl Systems {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let only: Vec<&str> = args[1..]
-        .iter()
-        .map(String::as_str)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let want = |s: &str| only.is_empty() || only.contains(&s);
+    let want = selected(&args);
     let dir = std::env::temp_dir().join(format!("offthread-bench-sqlite-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     println!(
@@ -593,8 +566,5 @@ fn main() {
     sys.db.close();
     drop(sys);
     let _ = std::fs::remove_dir_all(&dir);
-    println!("\n## bars");
-    for b in &bars {
-        println!("- [{}] {}", if b.met { "met" } else { "MISSED" }, b.what);
-    }
+    print_bars(&bars);
 }

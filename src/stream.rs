@@ -19,7 +19,7 @@ use crate::delivery::{Ticket, ToCallback};
 use crate::error::{JobError, SubmitError, TrySubmitError};
 use crate::job::{JobFn, drop_quietly};
 use crate::options::Opts;
-use crate::pool::{Core, Pool, StatePool};
+use crate::pool::{Core, Pool, StatePool, try_submit_error};
 use crate::shared::{Refusal, Wait};
 use crate::spin::Backoff;
 
@@ -539,10 +539,7 @@ impl Pool {
             items,
             Wait::Never,
         )
-        .map_err(|(job, why)| match why {
-            Refusal::ShutDown => TrySubmitError::ShutDown(job.into_producer()),
-            Refusal::Full | Refusal::Timeout => TrySubmitError::Full(job.into_producer()),
-        })
+        .map_err(|(job, why)| try_submit_error(why, job.into_producer()))
     }
 
     /// Streams the items of the iterator that `make` builds on the worker, with at most
@@ -647,9 +644,7 @@ impl<S: 'static> StatePool<S> {
     {
         let (emitter, items) = job_channel(buffer);
         let job = StateProducer { producer, emitter };
-        submit_producer(self.core(), job, items, Wait::Never).map_err(|(job, why)| match why {
-            Refusal::ShutDown => TrySubmitError::ShutDown(job.into_producer()),
-            Refusal::Full | Refusal::Timeout => TrySubmitError::Full(job.into_producer()),
-        })
+        submit_producer(self.core(), job, items, Wait::Never)
+            .map_err(|(job, why)| try_submit_error(why, job.into_producer()))
     }
 }
