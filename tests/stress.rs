@@ -69,7 +69,9 @@ fn round(seed: u64, jobs: usize, now: bool) {
     let start = Arc::new(Barrier::new(THREADS + 1));
     let per_thread = jobs / THREADS;
     // The closer waits for this many submissions, then shuts the pool down mid-stream.
-    let shut_at = (seed as usize * 7919) % (per_thread * THREADS).max(1);
+    // Somewhere in the second half: most jobs race the pool running, the rest race its close.
+    let half = (per_thread * THREADS / 2).max(1);
+    let shut_at = half + (seed as usize).wrapping_mul(7919) % half;
     let submitted_so_far = Arc::new(AtomicUsize::new(0));
 
     let tallies: Vec<Tally> = std::thread::scope(|s| {
