@@ -154,6 +154,10 @@
 //! [`Pool::shutdown_now`] resolves queued jobs `ShutDown` instead; the `_timeout` variants report
 //! what was still running. Dropping the last `Pool` never blocks and never loses an accepted job.
 //!
+//! # Guarantees
+//! `GUARANTEES.md` in the repository states every promise above precisely, each with the test
+//! that checks it.
+//!
 //! # The one-liner
 //! [`run`] submits to a lazily built global pool: `offthread::run(|| work()).wait()`.
 
