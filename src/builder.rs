@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::{BuildError, BuildErrorKind};
 use crate::pool::{Pool, StatePool};
-use crate::shared::{Config, Hook, Shared};
+use crate::shared::{Config, Hook, Shared, SpawnHook};
 use crate::worker;
 
 /// Default `max_workers`: blocking calls mostly wait, so many may usefully wait at once (tokio
@@ -74,6 +74,7 @@ pub struct PoolBuilder {
     stack_size: Option<usize>,
     on_start: Option<Hook>,
     on_stop: Option<Hook>,
+    before_spawn: Option<SpawnHook>,
     /// A worker blocked in a nested wait may be replaced by an extra one (see `Handle::wait`).
     lend: bool,
 }
@@ -90,6 +91,7 @@ impl PoolBuilder {
             stack_size: None,
             on_start: None,
             on_stop: None,
+            before_spawn: None,
             lend: true,
         }
     }
@@ -171,6 +173,39 @@ impl PoolBuilder {
     /// Runs `hook` on each worker thread just before it exits (a panic in it is caught).
     pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
         self.on_stop = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` before the pool starts each of its threads (workers and its monitor thread),
+    /// with the thread's name. An `Err` refuses that start exactly as if the OS had refused
+    /// it: at build time, a [`BuildError`]; later, a start failure counted in
+    /// [`Stats::start_failures`](crate::Stats::start_failures) while the pool goes on with the
+    /// workers it has (and its monitor tries again while jobs wait with nobody to take them).
+    ///
+    /// For thread budgets, logging, and testing how a program behaves when threads cannot be
+    /// created.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// let started = std::sync::Arc::new(AtomicUsize::new(0));
+    /// let count = started.clone();
+    /// let pool = offthread::Pool::builder()
+    ///     .before_spawn(move |name| {
+    ///         count.fetch_add(1, Ordering::SeqCst);
+    ///         assert!(name.starts_with("offthread-"));
+    ///         Ok(())
+    ///     })
+    ///     .build()?;
+    /// assert_eq!(started.load(Ordering::SeqCst), 2); // the first worker and the monitor
+    /// # drop(pool);
+    /// # Ok::<(), offthread::BuildError>(())
+    /// ```
+    pub fn before_spawn(
+        mut self,
+        hook: impl Fn(&str) -> std::io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.before_spawn = Some(Arc::new(hook));
         self
     }
 
@@ -257,6 +292,7 @@ impl PoolBuilder {
             stack_size: self.stack_size,
             on_start: self.on_start,
             on_stop: self.on_stop,
+            before_spawn: self.before_spawn,
             lend: self.lend,
             init: Box::new(init),
         });

@@ -218,8 +218,14 @@ impl<S: 'static> Shared<S> {
     pub(crate) fn start_failed(&self, st: &mut State<S>) {
         st.starting -= 1;
         st.counts.start_failures += 1;
-        if st.idle > 0 && self.unserved(st) {
-            self.wake_one(st);
+        if self.unserved(st) {
+            if st.idle > 0 {
+                self.wake_one(st);
+            } else {
+                // Nobody is free to take the jobs that waited for this worker: the monitor
+                // tries again while the pool stays stuck (a nested wait needs that thread).
+                self.arm_monitor(st);
+            }
         }
     }
 }

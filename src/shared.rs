@@ -49,6 +49,9 @@ pub(crate) type Refused<S, J, D> = (Prepared<S, J, D>, Refusal);
 /// A hook run on a worker thread (start or stop).
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
 
+/// Decides whether the pool may start a thread (given its name).
+pub(crate) type SpawnHook = Arc<dyn Fn(&str) -> std::io::Result<()> + Send + Sync>;
+
 /// Builds one worker's state, on that worker's thread.
 pub(crate) type Init<S> = Box<dyn Fn() -> S + Send + Sync>;
 
@@ -67,6 +70,8 @@ pub(crate) struct Config<S> {
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_start: Option<Hook>,
     pub(crate) on_stop: Option<Hook>,
+    /// Asked before every thread start; an error refuses it (see `PoolBuilder::before_spawn`).
+    pub(crate) before_spawn: Option<SpawnHook>,
     /// Nested waits may lend a worker (see `PoolLink::enter_wait`).
     pub(crate) lend: bool,
     pub(crate) init: Init<S>,

@@ -40,13 +40,18 @@ pub(crate) type Ready = oneshot::Sender<Result<(), String>>;
 pub(crate) fn spawn_monitor<S: 'static>(shared: &Arc<Shared<S>>) -> io::Result<()> {
     shared.state.lock().monitor_alive = true;
     let name = format!("{}-monitor", shared.config.thread_name);
-    let started = {
+    let allowed = shared
+        .config
+        .before_spawn
+        .as_ref()
+        .map_or(Ok(()), |hook| hook(&name));
+    let started = allowed.and_then(|()| {
         let shared = shared.clone();
         thread::Builder::new()
             .name(name)
             .stack_size(256 * 1024)
             .spawn(move || shared.monitor())
-    };
+    });
     if started.is_err() {
         shared.state.lock().monitor_alive = false;
     }
@@ -61,7 +66,11 @@ pub(crate) fn spawn<S: 'static>(shared: &Arc<Shared<S>>, ready: Option<Ready>) -
         st.next_worker_id
     };
     let cfg = &shared.config;
-    let mut builder = thread::Builder::new().name(format!("{}-{id}", cfg.thread_name));
+    let name = format!("{}-{id}", cfg.thread_name);
+    if let Some(hook) = &cfg.before_spawn {
+        hook(&name)?;
+    }
+    let mut builder = thread::Builder::new().name(name);
     if let Some(size) = cfg.stack_size {
         builder = builder.stack_size(size);
     }
