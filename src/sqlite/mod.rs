@@ -158,7 +158,7 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit_read(self.reader_pool(), move |conn| run(conn, |c| f(c)), false)
+        submit(self.reader_pool(), |c| f(c), Mode::Read)
     }
 
     /// As [`read`](Self::read), but never waits: a full queue resolves [`Error::QueueFull`].
@@ -167,7 +167,7 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit_read(self.reader_pool(), move |conn| run(conn, |c| f(c)), true)
+        submit(self.reader_pool(), |c| f(c), Mode::TryRead)
     }
 
     /// Runs `f` on the writer's connection: for anything that writes. Writes run one at a
@@ -184,7 +184,7 @@ impl Db {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit(&self.inner.writer, move |conn| run(conn, f), false)
+        submit(&self.inner.writer, f, Mode::Write)
     }
 
     /// As [`write`](Self::write), but never waits: a full queue resolves [`Error::QueueFull`].
@@ -193,7 +193,7 @@ impl Db {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit(&self.inner.writer, move |conn| run(conn, f), true)
+        submit(&self.inner.writer, f, Mode::TryWrite)
     }
 
     /// Runs `f` inside a `BEGIN IMMEDIATE` transaction on the writer: committed if `f` returns
@@ -358,31 +358,30 @@ impl fmt::Debug for Db {
     }
 }
 
-/// Queues a database job on `pool`; a refusal becomes a resolved `Call`.
-fn submit<T, F>(pool: &StatePool<Conn>, job: F, never_wait: bool) -> Call<T>
-where
-    F: FnOnce(&mut Conn) -> Reply<T> + Send + 'static,
-    T: Send + 'static,
-{
-    let submitted = if never_wait {
-        pool.try_submit(job).map_err(refusal)
-    } else {
-        pool.submit(job).map_err(|_| Error::Closed)
-    };
-    match submitted {
-        Ok(handle) => Call::queued(handle),
-        Err(e) => Call::refused(e),
-    }
+/// How a call is queued.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A read: waits for room; cancelled if its `Call` is dropped before it starts.
+    Read,
+    /// A read that never waits for room.
+    TryRead,
+    /// A write: waits for room; runs even if its `Call` is dropped.
+    Write,
+    /// A write that never waits for room.
+    TryWrite,
 }
 
-/// Queues a read: cancelled if its `Call` is dropped before it starts.
-fn submit_read<T, F>(pool: &StatePool<Conn>, job: F, never_wait: bool) -> Call<T>
+/// Queues `f` on `pool` (through [`run`]); a refusal becomes a resolved `Call`.
+fn submit<T, F>(pool: &StatePool<Conn>, f: F, mode: Mode) -> Call<T>
 where
-    F: FnOnce(&mut Conn) -> Reply<T> + Send + 'static,
+    F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    let builder = pool.job(job).cancel_on_drop();
-    let submitted = if never_wait {
+    let mut builder = pool.job(move |conn: &mut Conn| run(conn, f));
+    if matches!(mode, Mode::Read | Mode::TryRead) {
+        builder = builder.cancel_on_drop();
+    }
+    let submitted = if matches!(mode, Mode::TryRead | Mode::TryWrite) {
         builder.try_submit().map_err(refusal)
     } else {
         builder.submit().map_err(|_| Error::Closed)
