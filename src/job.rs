@@ -20,14 +20,12 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
-
-use parking_lot::Mutex;
 
 use crate::error::JobError;
 use crate::lane::LaneQueue;
 use crate::options::Priority;
+use crate::sync::{AtomicU8, Mutex, Ordering};
 
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -457,9 +455,16 @@ where
     }
 }
 
+#[cfg(not(offthread_loom))]
 thread_local! {
     /// The job this thread is running, for [`is_cancelled`].
     static CURRENT: RefCell<Option<Arc<dyn Control>>> = const { RefCell::new(None) };
+}
+
+// A loom model runs its threads on one OS thread: each needs its own slot.
+#[cfg(offthread_loom)]
+loom::thread_local! {
+    static CURRENT: RefCell<Option<Arc<dyn Control>>> = RefCell::new(None);
 }
 
 /// `true` if the job running on this thread has been asked to stop by

@@ -185,7 +185,11 @@ pub mod sqlite;
 mod stats;
 pub mod stream;
 mod submit;
+mod sync;
 mod worker;
+
+#[cfg(all(test, offthread_loom))]
+mod loom_model;
 
 pub use builder::PoolBuilder;
 pub use delivery::{Delivery, Ticket, ToCallback, ToHandle, ToInbox};

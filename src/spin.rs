@@ -60,6 +60,7 @@ impl Backoff {
 
     /// `true` once spinning is no longer worth it.
     pub(crate) fn is_completed(&self) -> bool {
-        self.step.get() >= self.limit
+        // Under loom a spin is only more interleavings to explore: block at once.
+        cfg!(offthread_loom) || self.step.get() >= self.limit
     }
 }
