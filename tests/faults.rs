@@ -7,6 +7,7 @@ use offthread::{JobError, Pool};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 fn refused() -> io::Error {
     io::Error::new(io::ErrorKind::WouldBlock, "injected: no more threads")
@@ -132,7 +133,7 @@ fn random_refusals_under_load_lose_nothing() {
             pool.submit(move || {
                 let _token = token;
                 if i % 100 == 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(2)); // look stuck
+                    std::thread::sleep(Duration::from_millis(2)); // look stuck
                 }
                 if i % 97 == 0 {
                     panic!("injected");
@@ -154,5 +155,100 @@ fn random_refusals_under_load_lose_nothing() {
     }
     pool.shutdown();
     assert_eq!(drops.dropped(), 2000);
+    assert_adds_up(pool.stats());
+}
+
+/// A value whose `Drop` blocks until its gate opens, and says when it started blocking.
+struct Sticky {
+    gate: Gate,
+    entered: std::sync::mpsc::Sender<()>,
+}
+
+impl Drop for Sticky {
+    fn drop(&mut self) {
+        let _ = self.entered.send(());
+        self.gate.wait();
+    }
+}
+
+#[test]
+fn a_result_whose_drop_blocks_holds_only_its_own_worker() {
+    let pool = Pool::builder()
+        .min_workers(2)
+        .max_workers(2)
+        .build()
+        .unwrap();
+    let (gate, start) = (Gate::new(), Gate::new());
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let sticky = {
+        let (gate, start) = (gate.clone(), start.clone());
+        pool.submit(move || {
+            start.wait();
+            Sticky {
+                gate,
+                entered: entered_tx,
+            }
+        })
+        .unwrap()
+    };
+    // Detached before it ends: its value is dropped on the worker, which blocks there.
+    drop(sticky);
+    start.open();
+    entered.recv().unwrap();
+    // The other worker serves everything else.
+    let handles: Vec<_> = (0..200u64)
+        .map(|i| pool.submit(move || i * 3).unwrap())
+        .collect();
+    for (i, h) in (0..200u64).zip(handles) {
+        assert_eq!(h.wait(), Ok(i * 3));
+    }
+    // Shutdown does not abandon the stuck worker: it waits for it (here, up to a limit).
+    assert!(pool.shutdown_timeout(Duration::from_millis(20)).is_err());
+    gate.open();
+    pool.shutdown();
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 201);
+    assert_adds_up(stats);
+}
+
+#[test]
+fn a_cancelled_closure_whose_drop_blocks_blocks_only_the_canceller() {
+    // The closure of a job that never runs is dropped by whoever resolves it: here the thread
+    // that cancels. The pool's lock is not held meanwhile, so the pool goes on serving.
+    let pool = Pool::builder()
+        .min_workers(1)
+        .max_workers(1)
+        .build()
+        .unwrap();
+    let busy_gate = Gate::new();
+    let busy = occupy(&pool, 1, &busy_gate);
+    let gate = Gate::new();
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let capture = Sticky {
+        gate: gate.clone(),
+        entered: entered_tx,
+    };
+    let queued = pool
+        .submit(move || -> u8 {
+            let _capture = &capture;
+            unreachable!("cancelled before it starts")
+        })
+        .unwrap();
+    let canceller = std::thread::spawn(move || {
+        let outcome = queued.cancel();
+        (outcome, queued.wait())
+    });
+    entered.recv().unwrap(); // the canceller is inside the closure's Drop
+    busy_gate.open();
+    for h in busy {
+        h.wait().unwrap();
+    }
+    // The pool serves on while the canceller is stuck in user code.
+    assert_eq!(pool.submit(|| 7).unwrap().wait(), Ok(7));
+    gate.open();
+    let (outcome, result) = canceller.join().unwrap();
+    assert_eq!(outcome, offthread::CancelOutcome::Dequeued);
+    assert_eq!(result, Err(JobError::Cancelled));
+    pool.shutdown();
     assert_adds_up(pool.stats());
 }

@@ -46,6 +46,7 @@
 
 mod call;
 mod error;
+mod file;
 mod rows;
 mod session;
 
@@ -68,7 +69,14 @@ pub use session::Session;
 use call::Reply;
 
 /// A worker's connection, or why it could not be opened.
-pub(crate) type Conn = Result<Connection, String>;
+pub(crate) type Conn = Result<Link, String>;
+
+/// A worker's open connection; the writer of a file also keeps the file's identity, to refuse
+/// writes once the file has been deleted or replaced (see `file.rs`).
+pub(crate) struct Link {
+    pub(crate) conn: Connection,
+    pub(crate) file: Option<file::DbFile>,
+}
 
 /// Runs on a connection before it serves (the writer's, after the built-in set-up).
 type Init = Arc<dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync>;
@@ -406,10 +414,14 @@ pub(crate) fn run<T>(
     conn: &mut Conn,
     f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
 ) -> Reply<T> {
-    let conn = match conn {
-        Ok(conn) => conn,
+    let link = match conn {
+        Ok(link) => link,
         Err(msg) => return Err(Error::Open(msg.clone())),
     };
+    if let Some(file) = &link.file {
+        file.check()?;
+    }
+    let conn = &mut link.conn;
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(conn)));
     let left_open = !conn.is_autocommit();
     if left_open {
@@ -578,7 +590,8 @@ fn open_writer(cfg: &DbBuilder) -> Conn {
     if let Some(init) = &cfg.init {
         init(&conn).map_err(|e| step("running init", e))?;
     }
-    Ok(conn)
+    let file = cfg.path.as_ref().and_then(|_| file::DbFile::of(&conn));
+    Ok(Link { conn, file })
 }
 
 /// A reader's connection: read-write open (so it can see the WAL), then `query_only`.
@@ -602,5 +615,5 @@ fn open_reader(cfg: &DbBuilder) -> Conn {
     // which is lost if it lands between two statements.
     conn.progress_handler(PROGRESS_STEPS, Some(crate::is_cancelled))
         .map_err(|e| step("installing the cancel check", e))?;
-    Ok(conn)
+    Ok(Link { conn, file: None })
 }

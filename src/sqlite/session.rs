@@ -37,6 +37,8 @@ enum Ended {
     RolledBack,
     Timeout,
     Closed,
+    /// The database file was deleted or replaced before the session began.
+    Moved,
 }
 
 impl Ended {
@@ -45,6 +47,7 @@ impl Ended {
             Self::Timeout => Error::Timeout,
             Self::RolledBack | Self::Committed => Error::SessionEnded,
             Self::Closed => Error::Closed,
+            Self::Moved => super::file::moved("of this Db"),
         }
     }
 }
@@ -194,9 +197,14 @@ impl fmt::Debug for Session {
 /// The session's job: `BEGIN IMMEDIATE`, then its calls until it ends. Returns why it ended;
 /// the transaction is closed (committed or rolled back) by then.
 fn serve(conn: &mut Conn, rx: &mpsc::Receiver<Msg>, limit: Duration) -> Ended {
-    let Ok(c) = conn else {
+    let Ok(link) = conn else {
         return Ended::Closed;
     };
+    let file = link.file.as_ref();
+    if file.is_some_and(|f| f.check().is_err()) {
+        return Ended::Moved;
+    }
+    let c = &link.conn;
     if c.execute_batch("BEGIN IMMEDIATE").is_err() {
         return Ended::RolledBack;
     }
@@ -218,7 +226,9 @@ fn serve(conn: &mut Conn, rx: &mpsc::Receiver<Msg>, limit: Duration) -> Ended {
             }
             Ok(Msg::End(commit, reply)) => {
                 let result = if commit {
-                    c.execute_batch("COMMIT").map_err(Error::from)
+                    // A commit into a deleted file would be lost: refuse it (rolled back below).
+                    file.map_or(Ok(()), |f| f.check())
+                        .and_then(|()| c.execute_batch("COMMIT").map_err(Error::from))
                 } else {
                     c.execute_batch("ROLLBACK").map_err(Error::from)
                 };
