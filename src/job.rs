@@ -108,15 +108,19 @@ pub(crate) trait PoolLink<S>: Send + Sync {
     /// its slot. Returns `false` if the job had already left.
     fn cancel_queued(&self, job: &JobState, lane: Option<&Arc<LaneQueue<S>>>) -> bool;
     /// Counts a panic caught in a completion callback or an inbox's wake hook.
-    fn callback_panicked(&self);
+    fn callback_panicked(&self) {}
     /// Called before a blocking wait on one of this pool's jobs. If the caller is one of the
     /// pool's workers, it is counted as blocked (so the pool may lend a worker in its place)
     /// and this returns `true`; pair it with `leave_wait`.
-    fn enter_wait(&self) -> bool;
-    fn leave_wait(&self);
+    fn enter_wait(&self) -> bool {
+        false
+    }
+    fn leave_wait(&self) {}
     /// `true` if the caller is one of this pool's workers and the pool lends no worker to a
     /// nested wait: the wait could never end.
-    fn refuses_nested_wait(&self) -> bool;
+    fn refuses_nested_wait(&self) -> bool {
+        false
+    }
 }
 
 /// Where a waiting job sits.

@@ -159,14 +159,6 @@ impl PoolLink<()> for Model {
             None => false,
         }
     }
-    fn callback_panicked(&self) {}
-    fn enter_wait(&self) -> bool {
-        false
-    }
-    fn leave_wait(&self) {}
-    fn refuses_nested_wait(&self) -> bool {
-        false
-    }
 }
 
 /// Counts how often a value (a closure's capture, a result) is dropped.
@@ -198,6 +190,24 @@ fn counters() -> [Arc<AtomicUsize>; 3] {
     std::array::from_fn(|_| Arc::new(AtomicUsize::new(0)))
 }
 
+/// A pool with one job queued: the pool, its handle, and the job's counters (runs, closures
+/// dropped, values dropped).
+fn one_job(cancel_on_drop: bool) -> (Arc<Model>, Handle<Tracked>, [Arc<AtomicUsize>; 3]) {
+    let pool = Model::new();
+    let [runs, closures, values] = counters();
+    let handle = pool
+        .submit(job(&runs, &closures, &values), cancel_on_drop)
+        .ok()
+        .unwrap();
+    (pool, handle, [runs, closures, values])
+}
+
+/// A worker thread taking one step.
+fn worker(pool: &Arc<Model>) -> thread::JoinHandle<bool> {
+    let pool = pool.clone();
+    thread::spawn(move || pool.work_one())
+}
+
 fn load(c: &Arc<AtomicUsize>) -> usize {
     c.load(Ordering::Relaxed)
 }
@@ -214,16 +224,8 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 #[test]
 fn loom_cancel_vs_start() {
     model(|| {
-        let pool = Model::new();
-        let [runs, closures, values] = counters();
-        let handle = pool
-            .submit(job(&runs, &closures, &values), false)
-            .ok()
-            .unwrap();
-        let worker = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.work_one())
-        };
+        let (pool, handle, [runs, closures, values]) = one_job(false);
+        let worker = worker(&pool);
         let cancel = handle.cancel();
         let outcome = handle.wait();
         let worked = worker.join().unwrap();
@@ -270,10 +272,7 @@ fn loom_shutdown_vs_submit() {
                 }
             })
         };
-        let worker = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.work_one())
-        };
+        let worker = worker(&pool);
         pool.shutdown_now();
         let accepted = submitter.join().unwrap();
         let worked = worker.join().unwrap();
@@ -298,16 +297,8 @@ fn loom_shutdown_vs_submit() {
 #[test]
 fn loom_drop_handle_vs_complete() {
     model(|| {
-        let pool = Model::new();
-        let [runs, closures, values] = counters();
-        let handle = pool
-            .submit(job(&runs, &closures, &values), false)
-            .ok()
-            .unwrap();
-        let worker = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.work_one())
-        };
+        let (pool, handle, [runs, closures, values]) = one_job(false);
+        let worker = worker(&pool);
         drop(handle);
         assert!(worker.join().unwrap());
         assert_eq!(load(&runs), 1);
@@ -325,16 +316,8 @@ fn loom_drop_handle_vs_complete() {
 #[test]
 fn loom_drop_handle_vs_start_cancel_on_drop() {
     model(|| {
-        let pool = Model::new();
-        let [runs, closures, values] = counters();
-        let handle = pool
-            .submit(job(&runs, &closures, &values), true)
-            .ok()
-            .unwrap();
-        let worker = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.work_one())
-        };
+        let (pool, handle, [runs, closures, values]) = one_job(true);
+        let worker = worker(&pool);
         drop(handle);
         let worked = worker.join().unwrap();
         let cancelled = pool.books.lock().cancelled;
@@ -351,16 +334,8 @@ fn loom_drop_handle_vs_start_cancel_on_drop() {
 #[test]
 fn loom_wait_vs_complete() {
     model(|| {
-        let pool = Model::new();
-        let [runs, closures, values] = counters();
-        let handle = pool
-            .submit(job(&runs, &closures, &values), false)
-            .ok()
-            .unwrap();
-        let worker = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.work_one())
-        };
+        let (pool, handle, [runs, closures, values]) = one_job(false);
+        let worker = worker(&pool);
         assert!(handle.wait().is_ok());
         assert!(worker.join().unwrap());
         assert_eq!((load(&runs), load(&closures), load(&values)), (1, 1, 1));
@@ -371,16 +346,8 @@ fn loom_wait_vs_complete() {
 #[test]
 fn loom_await_vs_complete() {
     model(|| {
-        let pool = Model::new();
-        let [runs, closures, values] = counters();
-        let handle = pool
-            .submit(job(&runs, &closures, &values), false)
-            .ok()
-            .unwrap();
-        let worker = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.work_one())
-        };
+        let (pool, handle, [runs, closures, values]) = one_job(false);
+        let worker = worker(&pool);
         assert!(loom::future::block_on(handle.into_future()).is_ok());
         assert!(worker.join().unwrap());
         assert_eq!((load(&runs), load(&closures), load(&values)), (1, 1, 1));

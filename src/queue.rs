@@ -190,14 +190,6 @@ mod tests {
         fn cancel_queued(&self, job: &JobState, _: Option<&Arc<LaneQueue<()>>>) -> bool {
             job.drop_waiting().is_some()
         }
-        fn callback_panicked(&self) {}
-        fn enter_wait(&self) -> bool {
-            false
-        }
-        fn leave_wait(&self) {}
-        fn refuses_nested_wait(&self) -> bool {
-            false
-        }
     }
 
     fn job_with(priority: Priority, deadline: Option<Instant>) -> Arc<dyn Task<()>> {

@@ -25,6 +25,15 @@
 //! transaction still open gets [`Error::TransactionLeftOpen`] and the transaction is rolled back
 //! before the next call.
 //!
+//! **The file under a running `Db`.** SQLite in WAL mode does not notice when its database file
+//! is deleted (or another file is renamed over it): it goes on writing into a file no one can
+//! open again. So before each write call (and before a session's `BEGIN` and `COMMIT`) the
+//! writer checks that the path still names the file it opened (one `stat`), and otherwise
+//! refuses the write with SQLite's own code for this case, `SQLITE_READONLY_DBMOVED`
+//! ([`Error::sqlite_code`] is `ReadOnly`): close the `Db` and open it again. A file made
+//! read-only fails writes with SQLite's I/O error while reads go on; a full disk is
+//! `DiskFull` and rolls the transaction back whole. Nothing committed is lost in any of these.
+//!
 //! # Examples
 //! ```
 //! use offthread::sqlite::Db;
