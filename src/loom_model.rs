@@ -7,8 +7,10 @@
 //! a failed assertion in any of them: a job run twice, lost, resolved twice or leaked.
 //!
 //! What is real and what is modelled: the job cell, its atomic state, its closure slot, the
-//! handle (`wait`, `cancel`, drop, `.await`), the one-shot result slot and the priority queue
-//! with its tombstone accounting are the crate's own code. The pool around them — one lock
+//! handle (`wait`, `cancel`, drop, `.await`), the one-shot result slot, the priority queue
+//! with its tombstone accounting, and the bounded stream channel (`stream::channel`: blocking
+//! and async consumers, a producer waiting for room, a consumer leaving) are the crate's own
+//! code. The pool around them — one lock
 //! holding the queue and the `closed` flag — is [`Model`] below, a transcription of the
 //! protocol `shared.rs` follows: submit checks `closed` and pushes under the lock; a worker pops
 //! and claims under the lock and runs outside it; cancel and expiry flip a waiting job under the
@@ -436,5 +438,81 @@ fn loom_cancel_leaves_tombstone_worker_skips_it() {
         assert_eq!(load(&runs), 1 + usize::from(first.is_ok()));
         assert_eq!(load(&closures), 2);
         assert_eq!(pool.queued(), 0);
+    });
+}
+
+/// The bounded stream: a producer sends two items through a buffer of one (so the second send
+/// waits for room) while the consumer iterates (blocking). Every item arrives once, in order,
+/// the end is seen, and no side is left waiting.
+#[test]
+fn loom_stream_delivers_every_item_in_order_within_the_bound() {
+    model(|| {
+        let (mut out, mut items) = crate::stream::channel::<usize>(1);
+        let producer = thread::spawn(move || {
+            for i in 0..2 {
+                assert!(out.send(i).is_ok());
+            }
+        });
+        let got: Vec<usize> = items.by_ref().map(Result::unwrap).collect();
+        assert_eq!(got, [0, 1]);
+        assert_eq!(items.buffered(), 0);
+        producer.join().unwrap();
+    });
+}
+
+/// The consumer takes one item and leaves: a producer blocked on the full buffer is released
+/// with its item back, and every item is dropped exactly once.
+#[test]
+fn loom_stream_consumer_leaving_releases_a_blocked_producer() {
+    model(|| {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (mut out, mut items) = crate::stream::channel::<Tracked>(1);
+        let producer = {
+            let dropped = dropped.clone();
+            thread::spawn(move || {
+                let mut sent = 0;
+                for _ in 0..3 {
+                    match out.send(Tracked(dropped.clone())) {
+                        Ok(()) => sent += 1,
+                        Err(refused) => {
+                            drop(refused.0); // the item came back
+                            break;
+                        }
+                    }
+                }
+                sent
+            })
+        };
+        drop(items.next().expect("the first item").ok());
+        drop(items);
+        let sent = producer.join().unwrap();
+        assert!((1..=3).contains(&sent));
+        assert_eq!(load(&dropped), sent + usize::from(sent < 3));
+    });
+}
+
+/// An async consumer (`Stream::poll_next`) is woken for each item and for the end.
+#[test]
+fn loom_stream_async_consumer_is_woken() {
+    model(|| {
+        use futures_core::Stream;
+        use std::pin::Pin;
+        let (mut out, mut items) = crate::stream::channel::<usize>(1);
+        let producer = thread::spawn(move || {
+            for i in 0..2 {
+                assert!(out.send(i).is_ok());
+            }
+        });
+        let got = loom::future::block_on(async move {
+            let mut got = Vec::new();
+            while let Some(item) =
+                std::future::poll_fn(|cx| Pin::new(&mut items).poll_next(cx)).await
+            {
+                got.push(item.unwrap());
+            }
+            got
+        });
+        assert_eq!(got, [0, 1]);
+        producer.join().unwrap();
     });
 }

@@ -10,10 +10,7 @@ use std::error::Error;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
-
-use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::delivery::{Ticket, ToCallback};
 use crate::error::{JobError, SubmitError, TrySubmitError};
@@ -22,6 +19,7 @@ use crate::options::Opts;
 use crate::pool::{Core, Pool, StatePool, try_submit_error};
 use crate::shared::{Refusal, Wait};
 use crate::spin::Backoff;
+use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Added to `Chan::hint` when the producer has ended.
 const DONE: usize = 1 << (usize::BITS - 1);

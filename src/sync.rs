@@ -1,39 +1,99 @@
-//! The synchronisation the job state machine is built on, swapped for `loom`'s model-checked
-//! versions under `RUSTFLAGS="--cfg offthread_loom --cfg oneshot_loom"` (see `src/loom_model.rs`).
+//! The synchronisation that the job state machine and the bounded stream are built on, swapped
+//! for `loom`'s model-checked versions under
+//! `RUSTFLAGS="--cfg offthread_loom --cfg oneshot_loom"` (see `src/loom_model.rs`).
 //!
-//! Only the job's own state (`job.rs`), its handle's spin (`spin.rs`) and the one-shot result
-//! slot (the `oneshot` crate, through its `oneshot_loom` cfg) are modelled; the rest of the
-//! crate keeps the real primitives, and a loom build runs nothing but the loom models.
+//! Only the job's own state and closure slot (`job.rs`), the stream channel (`stream.rs`), the
+//! spin before a wait (`spin.rs`) and the one-shot result slot (the `oneshot` crate, through its
+//! `oneshot_loom` cfg) are modelled; the rest of the crate keeps the real primitives, and a loom
+//! build runs nothing but the loom models. In a normal build these are exactly `std`'s atomics
+//! and `parking_lot`'s locks.
 
 #[cfg(not(offthread_loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(offthread_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(not(offthread_loom))]
-pub(crate) use parking_lot::Mutex;
+pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
 
 #[cfg(offthread_loom)]
-pub(crate) use model::Mutex;
+pub(crate) use model::{Condvar, Mutex, MutexGuard};
 
+/// `loom`'s mutex and condvar behind the part of `parking_lot`'s interface the crate uses (no
+/// poisoning, `wait(&mut guard)`, `MutexGuard::unlocked`).
 #[cfg(offthread_loom)]
 mod model {
-    /// `loom`'s mutex behind `parking_lot`'s interface (no poisoning).
+    use std::ops::{Deref, DerefMut};
+
     #[derive(Debug)]
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    pub(crate) struct MutexGuard<'a, T> {
+        mutex: &'a loom::sync::Mutex<T>,
+        /// `None` only while released inside `unlocked` or `Condvar::wait`.
+        guard: Option<loom::sync::MutexGuard<'a, T>>,
+    }
+
+    fn lock<T>(mutex: &loom::sync::Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
+        mutex.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     impl<T> Mutex<T> {
         pub(crate) fn new(value: T) -> Self {
             Self(loom::sync::Mutex::new(value))
         }
 
-        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard {
+                mutex: &self.0,
+                guard: Some(lock(&self.0)),
+            }
         }
 
         pub(crate) fn into_inner(self) -> T {
             self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl<T> MutexGuard<'_, T> {
+        /// Runs `f` with the lock released, and takes it again.
+        pub(crate) fn unlocked<U>(this: &mut Self, f: impl FnOnce() -> U) -> U {
+            this.guard = None;
+            let out = f();
+            this.guard = Some(lock(this.mutex));
+            out
+        }
+    }
+
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.guard.as_ref().expect("held")
+        }
+    }
+
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.guard.as_mut().expect("held")
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let held = guard.guard.take().expect("held");
+            guard.guard = Some(self.0.wait(held).unwrap_or_else(|e| e.into_inner()));
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
         }
     }
 }
