@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
 use crate::delivery::Room;
 use crate::job::{Deliver, Outcome, drop_quietly};
+use crate::sync::{Condvar, Mutex};
 
 /// A hook run once per delivery.
 type Wake = Box<dyn Fn() + Send + Sync>;

@@ -8,9 +8,10 @@
 //!
 //! What is real and what is modelled: the job cell, its atomic state, its closure slot, the
 //! handle (`wait`, `cancel`, drop, `.await`), the one-shot result slot, the priority queue
-//! with its tombstone accounting, and the bounded stream channel (`stream::channel`: blocking
-//! and async consumers, a producer waiting for room, a consumer leaving) are the crate's own
-//! code. The pool around them — one lock
+//! with its tombstone accounting, the bounded stream channel (`stream::channel`: blocking and
+//! async consumers, a producer waiting for room, a consumer leaving) and the inbox
+//! (reservations, delivery, a blocking `recv`, a reservation given back) are the crate's own
+//! code. loom has no clock, so timed waits are not modelled; the ordinary tests cover them. The pool around them — one lock
 //! holding the queue and the `closed` flag — is [`Model`] below, a transcription of the
 //! protocol `shared.rs` follows: submit checks `closed` and pushes under the lock; a worker pops
 //! and claims under the lock and runs outside it; cancel and expiry flip a waiting job under the
@@ -514,5 +515,62 @@ fn loom_stream_async_consumer_is_woken() {
         });
         assert_eq!(got, [0, 1]);
         producer.join().unwrap();
+    });
+}
+
+/// The inbox: a submitter reserves a slot (waiting while the one slot is taken) and delivers,
+/// twice, while the consumer blocks in `recv`. Both outcomes arrive in order, the wake hook
+/// runs once per delivery, and no side is left waiting. (`recv` returns `None` when nothing is
+/// on its way, which can happen between the two jobs: the consumer then looks again.)
+#[test]
+fn loom_inbox_delivery_vs_blocking_recv_with_backpressure() {
+    use crate::inbox::{Inbox, InboxSink};
+    use crate::job::Deliver;
+    model(|| {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let inbox: Inbox<usize, usize> = {
+            let wakes = wakes.clone();
+            Inbox::with_wake(1, move || {
+                wakes.fetch_add(1, Ordering::Relaxed);
+            })
+        };
+        let submitter = {
+            let inbox = inbox.clone();
+            thread::spawn(move || {
+                let room = inbox.room();
+                for key in 0..2 {
+                    assert!(room.reserve_until(None));
+                    assert!(!InboxSink::new(inbox.clone(), key).deliver(Ok(key * 10)));
+                }
+            })
+        };
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match inbox.recv() {
+                Some((key, outcome)) => got.push((key, outcome.unwrap())),
+                None => thread::yield_now(),
+            }
+        }
+        submitter.join().unwrap();
+        assert_eq!(got, [(0, 0), (1, 10)]);
+        assert_eq!(load(&wakes), 2);
+        assert_eq!((inbox.len(), inbox.in_flight()), (0, 0));
+        assert_eq!(inbox.recv(), None, "nothing is on its way");
+    });
+}
+
+/// A reservation given back (a refused submission) while the consumer blocks in `recv`: the
+/// consumer wakes and gets `None` instead of waiting forever.
+#[test]
+fn loom_inbox_reservation_given_back_wakes_a_blocked_recv() {
+    use crate::inbox::Inbox;
+    model(|| {
+        let inbox: Inbox<usize, usize> = Inbox::new(1);
+        let room = inbox.room();
+        assert!(room.try_reserve());
+        let refused = thread::spawn(move || room.release());
+        assert_eq!(inbox.recv(), None);
+        refused.join().unwrap();
+        assert_eq!(inbox.in_flight(), 0);
     });
 }

@@ -3,7 +3,7 @@
 //! `RUSTFLAGS="--cfg offthread_loom --cfg oneshot_loom"` (see `src/loom_model.rs`).
 //!
 //! Only the job's own state and closure slot (`job.rs`), the stream channel (`stream.rs`), the
-//! spin before a wait (`spin.rs`) and the one-shot result slot (the `oneshot` crate, through its
+//! inbox (`inbox.rs`), the spin before a wait (`spin.rs`) and the one-shot result slot (the `oneshot` crate, through its
 //! `oneshot_loom` cfg) are modelled; the rest of the crate keeps the real primitives, and a loom
 //! build runs nothing but the loom models. In a normal build these are exactly `std`'s atomics
 //! and `parking_lot`'s locks.
@@ -92,8 +92,31 @@ mod model {
             guard.guard = Some(self.0.wait(held).unwrap_or_else(|e| e.into_inner()));
         }
 
+        /// loom has no clock: a timed wait is modelled as an untimed one that never times out.
+        /// (Models use untimed waits; timeouts are covered by the ordinary tests.)
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            _deadline: std::time::Instant,
+        ) -> WaitTimeoutResult {
+            self.wait(guard);
+            WaitTimeoutResult
+        }
+
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    pub(crate) struct WaitTimeoutResult;
+
+    impl WaitTimeoutResult {
+        pub(crate) fn timed_out(&self) -> bool {
+            false
         }
     }
 }
