@@ -446,7 +446,7 @@ fn loom_cancel_leaves_tombstone_worker_skips_it() {
 /// waits for room) while the consumer iterates (blocking). Every item arrives once, in order,
 /// the end is seen, and no side is left waiting.
 #[test]
-fn loom_stream_delivers_every_item_in_order_within_the_bound() {
+fn loom_stream_delivers_every_item_in_order_through_a_full_buffer() {
     model(|| {
         let (mut out, mut items) = crate::stream::channel::<usize>(1);
         let producer = thread::spawn(move || {
