@@ -4,8 +4,8 @@
 //! unlinked (or another file is renamed over it): every later write "succeeds" into a file no
 //! one can open again, and is lost when the `Db` closes. So before each write call the writer
 //! compares the path's file with the one it opened (one `stat`: no measurable change in a
-//! write's round trip, which is tens of microseconds) and
-//! refuses the write with SQLite's own code for this case, `SQLITE_READONLY_DBMOVED`.
+//! write's round trip, which is tens of microseconds) and refuses the write with SQLite's own
+//! code for this case, `SQLITE_READONLY_DBMOVED`.
 
 use std::path::PathBuf;
 
