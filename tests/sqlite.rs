@@ -6,6 +6,16 @@ use common::*;
 use offthread::sqlite::{Db, Error};
 use std::sync::mpsc;
 
+/// The table's keys in order, run together ("ab").
+fn keys(db: &Db) -> String {
+    db.query_row(
+        "SELECT group_concat(k, '') FROM (SELECT k FROM kv ORDER BY k)",
+        (),
+    )
+    .wait()
+    .unwrap()
+}
+
 fn kv(dir: &TempDir) -> Db {
     Db::builder(dir.join("kv.db"))
         .readers(2)
@@ -95,14 +105,7 @@ fn a_transaction_commits_on_ok_and_rolls_back_on_err_and_on_panic() {
         matches!(&err, Error::Panicked(m) if m.contains("bug in the middle")),
         "{err}"
     );
-    let keys: String = db
-        .query_row(
-            "SELECT group_concat(k, '') FROM (SELECT k FROM kv ORDER BY k)",
-            (),
-        )
-        .wait()
-        .unwrap();
-    assert_eq!(keys, "ab", "only the committed transaction's rows");
+    assert_eq!(keys(&db), "ab", "only the committed transaction's rows");
     // The writer goes on serving after the panic.
     db.execute("INSERT INTO kv VALUES ('e', 5)", ())
         .wait()
@@ -557,11 +560,7 @@ fn a_session_dropped_without_commit_rolls_back() {
     db.execute("INSERT INTO kv VALUES ('b', 2)", ())
         .wait()
         .unwrap();
-    let keys: String = db
-        .query_row("SELECT group_concat(k) FROM kv", ())
-        .wait()
-        .unwrap();
-    assert_eq!(keys, "b");
+    assert_eq!(keys(&db), "b");
 }
 
 #[test]
@@ -590,11 +589,7 @@ fn a_session_past_its_limit_is_rolled_back_and_its_holder_gets_timeout() {
         Err(Error::Timeout)
     ));
     assert!(matches!(s.commit().wait(), Err(Error::Timeout)));
-    let keys: String = db
-        .query_row("SELECT group_concat(k) FROM kv", ())
-        .wait()
-        .unwrap();
-    assert_eq!(keys, "b", "the session's insert was rolled back");
+    assert_eq!(keys(&db), "b", "the session's insert was rolled back");
 }
 
 #[test]
@@ -617,11 +612,7 @@ fn a_panic_in_a_session_rolls_it_back_and_the_writer_goes_on() {
     db.execute("INSERT INTO kv VALUES ('b', 2)", ())
         .wait()
         .unwrap();
-    let keys: String = db
-        .query_row("SELECT group_concat(k) FROM kv", ())
-        .wait()
-        .unwrap();
-    assert_eq!(keys, "b");
+    assert_eq!(keys(&db), "b");
 }
 
 #[test]
