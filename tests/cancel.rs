@@ -8,11 +8,7 @@ use std::sync::{Arc, mpsc};
 
 #[test]
 fn cancelling_a_queued_job_frees_its_slot_at_once_and_it_never_runs() {
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
+    let pool = one_worker(1);
     let gate = Gate::new();
     let busy = occupy(&pool, 1, &gate);
     let ran = Arc::new(AtomicBool::new(false));
@@ -101,11 +97,7 @@ fn cancelling_a_finished_job_changes_nothing() {
 fn many_cancels_keep_the_queue_bounded_and_the_rest_in_order() {
     // Submit and cancel far more jobs than the capacity while the worker is held: tombstones
     // must be swept, and the survivors still run in submission order.
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(8)
-        .build()
-        .unwrap();
+    let pool = one_worker(8);
     let gate = Gate::new();
     let busy = occupy(&pool, 1, &gate);
     let (tx, rx) = mpsc::channel();

@@ -239,11 +239,7 @@ fn shutdown_now_delivers_shut_down_to_inboxes_and_callbacks() {
 #[test]
 fn a_blocked_recv_returns_none_when_the_last_reservation_is_given_back() {
     let gate = Gate::new();
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
+    let pool = one_worker(1);
     let busy = occupy(&pool, 1, &gate);
     let filler = pool.submit(|| ()).unwrap(); // the queue is full
     let inbox: Inbox<u32> = Inbox::new(4);

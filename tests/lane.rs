@@ -175,11 +175,7 @@ fn cancel_or_expiry_inside_a_lane_lets_the_lane_go_on() {
 
 #[test]
 fn lane_jobs_count_against_the_queue_capacity() {
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(2)
-        .build()
-        .unwrap();
+    let pool = one_worker(2);
     let lane = pool.lane();
     let gate = Gate::new();
     let busy = occupy(&pool, 1, &gate);

@@ -137,11 +137,7 @@ fn background_workers_is_validated() {
 #[test]
 fn a_job_still_queued_at_its_start_deadline_expires_on_time_and_never_runs() {
     let gate = Gate::new();
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
+    let pool = one_worker(1);
     let busy = occupy(&pool, 1, &gate);
     let ran = Arc::new(AtomicBool::new(false));
     let counter = DropCounter::new();
@@ -323,11 +319,7 @@ fn named_jobs_show_while_they_run() {
 #[test]
 fn the_builder_takes_every_submission_call_and_hands_refused_jobs_back() {
     let gate = Gate::new();
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
+    let pool = one_worker(1);
     let busy = occupy(&pool, 1, &gate);
     let queued = pool.job(|| 1).try_submit().unwrap();
     let full = pool.job(|| 2).try_submit().unwrap_err();

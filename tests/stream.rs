@@ -192,11 +192,7 @@ fn shutdown_now_ends_a_queued_producers_stream_with_shut_down() {
 #[test]
 fn a_full_queue_refuses_try_stream() {
     let gate = Gate::new();
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
+    let pool = one_worker(1);
     let busy = occupy(&pool, 1, &gate);
     let _queued = pool.submit(|| ()).unwrap();
     let refused = pool

@@ -7,14 +7,6 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-fn one_worker(capacity: usize) -> Pool {
-    Pool::builder()
-        .max_workers(1)
-        .queue_capacity(capacity)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn submit_returns_a_handle_that_resolves_to_the_value() {
     let pool = Pool::new();
@@ -179,11 +171,7 @@ fn many_threads_submitting_through_a_small_queue_lose_nothing() {
 fn blocked_submitters_never_miss_a_freed_slot() {
     // Capacity 1, one worker, four submitters that block on every submit: the tightest race
     // between a submitter giving up its spin and a worker freeing the slot.
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
+    let pool = one_worker(1);
     let total = submitters(&pool, 4, |pool, t| {
         (0..3000u64)
             .map(|i| pool.submit(move || t + i).unwrap().wait().unwrap())

@@ -6,11 +6,7 @@ use offthread::Pool;
 
 #[test]
 fn a_pending_submit_async_does_not_block_a_current_thread_runtime() {
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
+    let pool = one_worker(1);
     let gate = Gate::new();
     let busy = occupy(&pool, 1, &gate);
     let queued = pool.submit(|| 0).unwrap(); // the queue is full now
@@ -41,11 +37,7 @@ fn a_pending_submit_async_does_not_block_a_current_thread_runtime() {
 
 #[test]
 fn dropping_a_pending_submit_async_submits_nothing_and_drops_the_job() {
-    let pool = Pool::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .build()
-        .unwrap();
+    let pool = one_worker(1);
     let gate = Gate::new();
     let busy = occupy(&pool, 1, &gate);
     let queued = pool.submit(|| ()).unwrap();

@@ -28,6 +28,15 @@ impl Gate {
     }
 }
 
+/// A pool of one worker whose queue holds `capacity` jobs.
+pub fn one_worker(capacity: usize) -> offthread::Pool {
+    offthread::Pool::builder()
+        .max_workers(1)
+        .queue_capacity(capacity)
+        .build()
+        .unwrap()
+}
+
 /// Occupies `n` workers of `pool` with jobs that block on `gate`; returns once all `n` run.
 pub fn occupy(pool: &offthread::Pool, n: usize, gate: &Gate) -> Vec<offthread::Handle<()>> {
     let (tx, rx) = mpsc::channel();
