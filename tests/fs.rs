@@ -43,19 +43,22 @@ fn every_helper_works_on_the_global_pool() {
     assert!(!dir.join("a").exists());
 }
 
+/// Submits a file call of `fs::on(&pool)` and waits for its value.
+fn done<F, T>(call: offthread::JobBuilder<'_, Pool, F>) -> T
+where
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    call.submit().unwrap().wait().unwrap().unwrap()
+}
+
 #[test]
 fn every_helper_works_on_a_named_pool_with_options() {
     let pool = Pool::builder().thread_name("files").build().unwrap();
     let files = fs::on(&pool);
     let dir = TempDir::new("fs-named");
     let f = dir.join("x.bin");
-    files
-        .write(&f, vec![1u8, 2, 3])
-        .submit()
-        .unwrap()
-        .wait()
-        .unwrap()
-        .unwrap();
+    done(files.write(&f, vec![1u8, 2, 3]));
     let data = files
         .read(&f)
         .priority(offthread::Priority::Interactive)
@@ -69,62 +72,13 @@ fn every_helper_works_on_a_named_pool_with_options() {
     files.metadata(&f).inbox(&inbox, "meta").submit().unwrap();
     let (key, meta) = inbox.recv().unwrap();
     assert_eq!((key, meta.unwrap().unwrap().len()), ("meta", 3));
-    files
-        .create_dir_all(dir.join("d"))
-        .submit()
-        .unwrap()
-        .wait()
-        .unwrap()
-        .unwrap();
-    files
-        .copy(&f, dir.join("d/y.bin"))
-        .submit()
-        .unwrap()
-        .wait()
-        .unwrap()
-        .unwrap();
-    files
-        .rename(dir.join("d/y.bin"), dir.join("d/z.bin"))
-        .submit()
-        .unwrap()
-        .wait()
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        files
-            .read_dir(dir.join("d"))
-            .submit()
-            .unwrap()
-            .wait()
-            .unwrap()
-            .unwrap()
-            .len(),
-        1
-    );
-    files
-        .remove_file(dir.join("d/z.bin"))
-        .submit()
-        .unwrap()
-        .wait()
-        .unwrap()
-        .unwrap();
-    files
-        .remove_dir_all(dir.join("d"))
-        .submit()
-        .unwrap()
-        .wait()
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        files
-            .read_to_string(&f)
-            .submit()
-            .unwrap()
-            .wait()
-            .unwrap()
-            .unwrap(),
-        "\u{1}\u{2}\u{3}"
-    );
+    done(files.create_dir_all(dir.join("d")));
+    done(files.copy(&f, dir.join("d/y.bin")));
+    done(files.rename(dir.join("d/y.bin"), dir.join("d/z.bin")));
+    assert_eq!(done(files.read_dir(dir.join("d"))).len(), 1);
+    done(files.remove_file(dir.join("d/z.bin")));
+    done(files.remove_dir_all(dir.join("d")));
+    assert_eq!(done(files.read_to_string(&f)), "\u{1}\u{2}\u{3}");
 }
 
 #[test]
