@@ -303,7 +303,9 @@ impl PoolBuilder {
             st.workers = min;
             st.starting = min;
         }
-        let mut readies = Vec::with_capacity(min);
+        // Grown as threads start: a huge `min_workers` ends in the OS refusing a thread (a
+        // `BuildError`), never in an allocation of that size.
+        let mut readies = Vec::new();
         let mut failure = None;
         for started in 0..min {
             let (tx, rx) = oneshot::channel();

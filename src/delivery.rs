@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::handle::Handle;
 use crate::inbox::{Inbox, InboxSink};
-use crate::job::{CancelOutcome, Control, Deliver, Outcome, drop_quietly};
+use crate::job::{CancelOutcome, Control, Deliver, Handoff, Outcome, drop_quietly};
 
 /// Where a job's outcome goes, chosen on a [`JobBuilder`](crate::JobBuilder): [`ToHandle`]
 /// (the default), [`ToInbox`] or [`ToCallback`].
@@ -131,7 +131,7 @@ where
     T: Send + 'static,
 {
     type Value = T;
-    fn deliver(self, outcome: Outcome<T>) -> bool {
+    fn deliver(self, outcome: Outcome<T>, _: &dyn Handoff) -> bool {
         let callback = self.0;
         match panic::catch_unwind(AssertUnwindSafe(move || callback(outcome))) {
             Ok(()) => false,
@@ -222,6 +222,11 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// The identity of the pool that runs the job, for the blocking rule.
+    pub(crate) fn pool_id(&self) -> usize {
+        self.job.control().pool_id()
+    }
+
     /// Cancels the job, as far as that is still possible; see
     /// [`Handle::cancel`](crate::Handle::cancel). A dequeued job still delivers its
     /// `Cancelled` outcome to its inbox or callback. Never blocks on the job.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use crate::blocking::{self, Lender};
 use crate::error::JobError;
 use crate::job::{JobState, Place, PoolLink, Task};
 use crate::lane::LaneQueue;
 use crate::shared::{After, Shared, State};
-use crate::worker;
 
 /// A waiting job's start deadline, ordered so that `BinaryHeap` pops the earliest first.
 pub(crate) struct Timer<S> {
@@ -163,31 +163,45 @@ impl<S: 'static> PoolLink<S> for Shared<S> {
         self.callback_panics.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn enter_wait(&self) -> bool {
-        if !self.config.lend || !worker::is_worker_of(self) {
-            return false;
-        }
+    fn pool_id(&self) -> usize {
+        blocking::pool_id(self)
+    }
+}
+
+impl<S: 'static> Lender for Shared<S> {
+    fn lends(&self) -> bool {
+        self.config.lend
+    }
+
+    fn enter_blocked(&self, background: bool) {
         let mut st = self.state.lock();
         st.blocked += 1;
-        // This worker stops serving until its wait ends: if jobs wait with no one to take
-        // them, lend a worker now (the limit just rose by one) rather than after a stall.
-        let grow = st.idle == 0 && self.unserved(&st) && self.reserve_worker(&mut st);
-        if !grow && self.unserved(&st) && st.idle > 0 && st.wakeups == 0 {
-            self.wake_one(&mut st);
+        if background {
+            st.bg_running -= 1;
         }
+        // This thread stops serving until its wait ends: if jobs wait with no one to take
+        // them, lend a worker now (the limit just rose by one) rather than after a stall.
+        let grow = self.unserved(&st)
+            && if st.idle > 0 {
+                if st.wakeups == 0 {
+                    self.wake_one(&mut st);
+                }
+                false
+            } else {
+                self.reserve_worker(&mut st)
+            };
         drop(st);
         if grow {
             self.start_reserved_worker();
         }
-        true
     }
 
-    fn refuses_nested_wait(&self) -> bool {
-        !self.config.lend && worker::is_worker_of(self)
-    }
-
-    fn leave_wait(&self) {
-        self.state.lock().blocked -= 1;
+    fn leave_blocked(&self, background: bool) {
+        let mut st = self.state.lock();
+        st.blocked -= 1;
+        if background {
+            st.bg_running += 1;
+        }
     }
 }
 

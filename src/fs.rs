@@ -254,6 +254,9 @@ fn start<T: Send + 'static>(
     ReadStream { items }
 }
 
+/// The most a chunk's buffer is given up front (bytes).
+const PREALLOC_LIMIT: usize = 4 << 20;
+
 fn send_chunks(path: &Path, chunk_size: usize, out: &mut Emitter<io::Result<Vec<u8>>>) {
     let fail = |out: &mut Emitter<_>, e| {
         let _ = out.send(Err(with_path("read", path, None, e)));
@@ -267,7 +270,9 @@ fn send_chunks(path: &Path, chunk_size: usize, out: &mut Emitter<io::Result<Vec<
         Err(e) => return fail(out, e),
     };
     loop {
-        let mut chunk = Vec::with_capacity(chunk_size);
+        // Allocated as it fills past a few MiB: a huge `chunk_size` costs what the file holds,
+        // not what was asked for.
+        let mut chunk = Vec::with_capacity(chunk_size.min(PREALLOC_LIMIT));
         match (&mut file).take(chunk_size as u64).read_to_end(&mut chunk) {
             Ok(0) => return,
             Ok(_) => {

@@ -44,6 +44,19 @@ impl<S: 'static> Shared<S> {
         self.reserve_worker(st)
     }
 
+    /// A worker counted as coming (see `job::Handoff`) is busy after all: stop counting it,
+    /// and wake or start a worker for the jobs a submitter left to it meanwhile.
+    pub(crate) fn handoff_failed(&self) {
+        // ORDERING: SeqCst, as the raise (see `Shared::finishing`).
+        self.finishing.fetch_sub(1, Ordering::SeqCst);
+        let mut st = self.state.lock();
+        let grow = self.wake_or_grow(&mut st, Priority::Normal);
+        drop(st);
+        if grow {
+            self.start_reserved_worker();
+        }
+    }
+
     /// Asks the monitor to watch for a stall. Called by whoever sees jobs waiting with no idle
     /// worker to take them: a submitter, or a worker that has just taken a job (the last
     /// submit may have come while idle workers were still being woken, one at a time).
@@ -107,9 +120,11 @@ impl<S: 'static> Shared<S> {
     }
 
     /// Counts a new worker in, if the worker limit allows. Returns `true` if the caller must
-    /// start it (with `start_reserved_worker`, outside the lock).
+    /// start it (with `start_reserved_worker`, outside the lock). After intake closed, only
+    /// while jobs still wait: a graceful shutdown drains the queue, and a worker blocked
+    /// meanwhile still lends its place.
     pub(crate) fn reserve_worker(&self, st: &mut State<S>) -> bool {
-        if st.closed || st.workers >= self.max_workers(st) {
+        if (st.closed && st.queued() == 0) || st.workers >= self.max_workers(st) {
             return false;
         }
         st.workers += 1;

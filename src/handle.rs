@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use oneshot::{RecvTimeoutError, TryRecvError};
 
+use crate::blocking;
 use crate::delivery::JobRef;
 use crate::error::JobError;
 use crate::job::{self, CancelOutcome, Control, Outcome};
@@ -57,13 +58,11 @@ impl<T> Handle<T> {
         Self { rx, job }
     }
 
-    /// `Some(WouldDeadlock)` if this wait could never end: the caller is a job of the lane
-    /// this job waits in, or a worker of a pool that lends no worker to nested waits.
-    fn refuse_deadlock(&self) -> Option<Outcome<T>> {
-        let control = self.job.control();
-        let lane = control.lane_id();
-        let stuck = (lane != 0 && lane == job::current_lane()) || control.refuses_nested_wait();
-        (stuck && !self.rx.has_message()).then_some(Err(JobError::WouldDeadlock))
+    /// `true` if this wait could never end because the caller is a job of the lane this job
+    /// waits in (the job waited on starts only after the caller ends).
+    fn waits_on_own_lane(&self) -> bool {
+        let lane = self.job.control().lane_id();
+        lane != 0 && lane == job::current_lane() && !self.rx.has_message()
     }
 
     /// Blocks until the job resolves and returns its outcome.
@@ -100,20 +99,23 @@ impl<T> Handle<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(self) -> Outcome<T> {
-        if let Some(refused) = self.refuse_deadlock() {
-            return refused;
+        if self.waits_on_own_lane() {
+            return Err(JobError::WouldDeadlock);
         }
         let backoff = Backoff::new();
         while !self.rx.has_message() && !backoff.is_completed() {
             backoff.snooze();
         }
         let Self { rx, job } = self;
-        let nested = !rx.has_message() && job.control().enter_wait();
-        let outcome = rx.recv();
-        if nested {
-            job.control().leave_wait();
-        }
-        match outcome {
+        let _blocked = if rx.has_message() {
+            None
+        } else {
+            match blocking::enter(job.control().pool_id()) {
+                Ok(blocked) => Some(blocked),
+                Err(blocking::WouldDeadlock) => return Err(JobError::WouldDeadlock),
+            }
+        };
+        match rx.recv() {
             Ok(outcome) => outcome,
             Err(_) => Err(JobError::ShutDown),
         }
@@ -155,14 +157,19 @@ impl<T> Handle<T> {
     /// # Errors
     /// The handle itself, when the job did not resolve in time.
     pub fn wait_deadline(self, deadline: Instant) -> Result<Outcome<T>, Self> {
-        if let Some(refused) = self.refuse_deadlock() {
-            return Ok(refused);
+        if self.waits_on_own_lane() {
+            return Ok(Err(JobError::WouldDeadlock));
         }
-        let nested = !self.rx.has_message() && self.job.control().enter_wait();
+        let blocked = if self.rx.has_message() {
+            None
+        } else {
+            match blocking::enter(self.job.control().pool_id()) {
+                Ok(blocked) => Some(blocked),
+                Err(blocking::WouldDeadlock) => return Ok(Err(JobError::WouldDeadlock)),
+            }
+        };
         let outcome = self.rx.recv_deadline(deadline);
-        if nested {
-            self.job.control().leave_wait();
-        }
+        drop(blocked);
         match outcome {
             Ok(outcome) => Ok(outcome),
             Err(RecvTimeoutError::Timeout) => Err(self),
@@ -300,17 +307,13 @@ impl<T> fmt::Debug for JobFuture<T> {
 pub(crate) fn resolved<T: Send + 'static>(outcome: Outcome<T>) -> Handle<T> {
     let (tx, rx) = oneshot::channel();
     let _ = tx.send(outcome);
-    detached(rx)
+    detached(rx, 0)
 }
 
-/// A handle fed by a sender outside the pool's jobs (a write session's calls): it cannot be
-/// cancelled through the pool.
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "sqlite-system")),
-    allow(dead_code)
-)]
-pub(crate) fn detached<T>(rx: oneshot::Receiver<Outcome<T>>) -> Handle<T> {
-    struct Outside;
+/// A handle fed by a sender outside the pool's jobs (a write session's calls), served by the
+/// pool `pool_id` (0: none) for the blocking rule. It cannot be cancelled through the pool.
+pub(crate) fn detached<T>(rx: oneshot::Receiver<Outcome<T>>, pool_id: usize) -> Handle<T> {
+    struct Outside(usize);
     impl Control for Outside {
         fn cancel(&self) -> CancelOutcome {
             CancelOutcome::Finished
@@ -318,6 +321,9 @@ pub(crate) fn detached<T>(rx: oneshot::Receiver<Outcome<T>>) -> Handle<T> {
         fn cancel_requested(&self) -> bool {
             false
         }
+        fn pool_id(&self) -> usize {
+            self.0
+        }
     }
-    Handle::new(rx, JobRef::new(Arc::new(Outside)))
+    Handle::new(rx, JobRef::new(Arc::new(Outside(pool_id))))
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crate::blocking;
 use crate::delivery::Room;
-use crate::job::{Deliver, Outcome, drop_quietly};
-use crate::sync::{Condvar, Mutex};
+use crate::job::{Deliver, Handoff, Outcome, drop_quietly};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 /// A hook run once per delivery.
 type Wake = Box<dyn Fn() + Send + Sync>;
@@ -192,6 +193,8 @@ impl<T, K> Inbox<T, K> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Option<(K, Outcome<T>)> {
+        // Declared before the lock guard, so it is dropped after it.
+        let mut blocked = None;
         let mut st = self.shared.state.lock();
         loop {
             if let Some(item) = st.items.pop_front() {
@@ -202,6 +205,15 @@ impl<T, K> Inbox<T, K> {
             }
             if st.reserved == 0 {
                 return None; // nothing on its way: waiting would never end
+            }
+            if blocked.is_none() {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return None;
+                }
+                // Jobs of this thread's own pool may be the ones on their way here: let the
+                // pool lend a worker. (Never refused: an inbox is no particular pool's.)
+                blocked = MutexGuard::unlocked(&mut st, || blocking::enter(0).ok());
+                continue;
             }
             st.receivers += 1;
             let timed_out = match deadline {
@@ -285,8 +297,16 @@ impl<T: Send, K: Send> Room for InboxShared<T, K> {
     }
 
     fn reserve_until(&self, deadline: Option<Instant>) -> bool {
+        // Declared before the lock guard, so it is dropped after it.
+        let mut blocked = None;
         let mut st = self.state.lock();
         while st.reserved >= self.capacity {
+            if blocked.is_none() {
+                // The inbox's consumer may be a job of this thread's own pool: let the pool
+                // lend a worker. (Never refused: an inbox is no particular pool's.)
+                blocked = MutexGuard::unlocked(&mut st, || blocking::enter(0).ok());
+                continue;
+            }
             st.room_waiters += 1;
             let timed_out = match deadline {
                 None => {
@@ -359,7 +379,7 @@ impl<T, K> InboxSink<T, K> {
 
 impl<T: Send + 'static, K: Send + 'static> Deliver for InboxSink<T, K> {
     type Value = T;
-    fn deliver(self, outcome: Outcome<T>) -> bool {
+    fn deliver(self, outcome: Outcome<T>, _: &dyn Handoff) -> bool {
         let shared = &self.inbox.shared;
         let mut st = shared.state.lock();
         st.items.push_back((self.key, outcome));

@@ -86,17 +86,41 @@ pub trait Deliver: Send + 'static {
     /// The job's value type.
     type Value;
     /// Hands the outcome over. Returns `true` if user code on the way (a callback, an inbox's
-    /// wake hook) panicked; the panic was caught.
-    fn deliver(self, outcome: Outcome<Self::Value>) -> bool;
+    /// wake hook) panicked; the panic was caught. `handoff` is told when the outcome goes
+    /// straight to a waiting caller, so the pool counts the worker as coming back at once.
+    fn deliver(self, outcome: Outcome<Self::Value>, handoff: &dyn Handoff) -> bool;
 }
+
+/// How a sink tells the pool what its worker does while delivering: a worker that hands the
+/// outcome to a waiting caller and goes straight back to the queue is *coming* (a caller woken
+/// by its result and submitting the next job needs to wake nobody); a worker running user code
+/// on the way (a callback, a wake hook, the `Drop` of a value nobody waits for) is busy.
+pub trait Handoff {
+    /// The worker is about to hand the outcome over and come back: count it as coming.
+    fn coming(&self) {}
+    /// The hand-off failed after [`coming`](Self::coming) (nobody waits any more) and the
+    /// worker now runs user code: count it as busy again.
+    fn busy(&self) {}
+}
+
+/// A delivery made off a worker (a cancel, an expiry, a shutdown): nobody is coming.
+pub(crate) struct OffWorker;
+
+impl Handoff for OffWorker {}
 
 impl<T: Send + 'static> Deliver for oneshot::Sender<Outcome<T>> {
     type Value = T;
-    fn deliver(self, outcome: Outcome<T>) -> bool {
+    fn deliver(self, outcome: Outcome<T>, handoff: &dyn Handoff) -> bool {
+        handoff.coming();
         if let Err(unsent) = self.send(outcome) {
             // The handle was dropped (detached): the value dies here, on the worker, and a
-            // panicking `Drop` must not take the worker with it.
-            drop_quietly(unsent.into_inner());
+            // panicking `Drop` must not take the worker with it. That `Drop` is user code that
+            // may take long: the worker is not coming back soon after all.
+            let value = unsent.into_inner();
+            if value.is_ok() && std::mem::needs_drop::<T>() {
+                handoff.busy();
+            }
+            drop_quietly(value);
         }
         false
     }
@@ -109,17 +133,9 @@ pub(crate) trait PoolLink<S>: Send + Sync {
     fn cancel_queued(&self, job: &JobState, lane: Option<&Arc<LaneQueue<S>>>) -> bool;
     /// Counts a panic caught in a completion callback or an inbox's wake hook.
     fn callback_panicked(&self) {}
-    /// Called before a blocking wait on one of this pool's jobs. If the caller is one of the
-    /// pool's workers, it is counted as blocked (so the pool may lend a worker in its place)
-    /// and this returns `true`; pair it with `leave_wait`.
-    fn enter_wait(&self) -> bool {
-        false
-    }
-    fn leave_wait(&self) {}
-    /// `true` if the caller is one of this pool's workers and the pool lends no worker to a
-    /// nested wait: the wait could never end.
-    fn refuses_nested_wait(&self) -> bool {
-        false
+    /// The pool's identity, for the blocking rule (see `blocking.rs`).
+    fn pool_id(&self) -> usize {
+        0
     }
 }
 
@@ -260,25 +276,20 @@ pub(crate) trait Control: Send + Sync {
     fn lane_id(&self) -> usize {
         0
     }
-    /// See [`PoolLink::enter_wait`].
-    fn enter_wait(&self) -> bool {
-        false
+    /// The identity of the pool that runs the job (0: none), for the blocking rule.
+    fn pool_id(&self) -> usize {
+        0
     }
-    fn leave_wait(&self) {}
     fn callback_panicked(&self) {}
-    /// See [`PoolLink::refuses_nested_wait`].
-    fn refuses_nested_wait(&self) -> bool {
-        false
-    }
 }
 
 /// The operations a worker and the queue need, free of the closure's type.
 pub(crate) trait Task<S>: Send + Sync {
     fn state(&self) -> &JobState;
     fn meta(&self) -> &Meta<S>;
-    /// Runs a claimed job on the worker, catching a panic, and calls `finishing` between the
-    /// job's end and the delivery of its outcome. Returns `true` if it panicked.
-    fn run(self: Arc<Self>, state: &mut S, finishing: &dyn Fn()) -> bool;
+    /// Runs a claimed job on the worker, catching a panic, and delivers its outcome, telling
+    /// `handoff` what the worker does meanwhile. Returns `true` if it panicked.
+    fn run(self: Arc<Self>, state: &mut S, handoff: &dyn Handoff) -> bool;
     /// Resolves a job that was flipped to `DROPPED` (by cancel, shutdown or expiry) with `err`,
     /// dropping its closure. Call outside the pool lock: the closure's `Drop` is user code.
     fn discard(&self, err: JobError);
@@ -379,20 +390,12 @@ where
         self.meta.lane().map_or(0, |l| Arc::as_ptr(l) as usize)
     }
 
-    fn enter_wait(&self) -> bool {
-        self.pool.enter_wait()
+    fn pool_id(&self) -> usize {
+        self.pool.pool_id()
     }
 
     fn callback_panicked(&self) {
         self.pool.callback_panicked();
-    }
-
-    fn refuses_nested_wait(&self) -> bool {
-        self.pool.refuses_nested_wait()
-    }
-
-    fn leave_wait(&self) {
-        self.pool.leave_wait();
     }
 }
 
@@ -410,7 +413,7 @@ impl<S, J, D: Deliver> JobCell<S, J, D> {
         let taken = self.slot.lock().take();
         if let Some((job, sink)) = taken {
             drop_quietly(job);
-            if sink.deliver(Err(err)) {
+            if sink.deliver(Err(err), &OffWorker) {
                 self.pool.callback_panicked();
             }
         }
@@ -431,7 +434,7 @@ where
         &self.meta
     }
 
-    fn run(self: Arc<Self>, state: &mut S, finishing: &dyn Fn()) -> bool {
+    fn run(self: Arc<Self>, state: &mut S, handoff: &dyn Handoff) -> bool {
         let Some((job, sink)) = self.slot.lock().take() else {
             return false; // unreachable: a claimed job still holds its closure
         };
@@ -445,8 +448,7 @@ where
         if let Some(this) = &this {
             this.mark_finished();
         }
-        finishing();
-        if sink.deliver(outcome)
+        if sink.deliver(outcome, handoff)
             && let Some(this) = &this
         {
             this.callback_panicked();

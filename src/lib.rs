@@ -163,6 +163,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod blocking;
 mod builder;
 mod delivery;
 mod dequeue;

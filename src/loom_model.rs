@@ -28,7 +28,7 @@ use loom::thread;
 use crate::delivery::JobRef;
 use crate::error::JobError;
 use crate::handle::Handle;
-use crate::job::{CancelOutcome, JobCell, JobState, Meta, Place, Plain, PoolLink, Task};
+use crate::job::{CancelOutcome, JobCell, JobState, Meta, OffWorker, Place, Plain, PoolLink, Task};
 use crate::lane::LaneQueue;
 use crate::options::Priority;
 use crate::queue::Queue;
@@ -113,7 +113,7 @@ impl Model {
         assert!(expired.is_empty(), "no job here has a deadline");
         match task {
             Some(task) => {
-                task.run(&mut (), &|| {});
+                task.run(&mut (), &OffWorker);
                 true
             }
             None => false,
@@ -540,7 +540,7 @@ fn loom_inbox_delivery_vs_blocking_recv_with_backpressure() {
                 let room = inbox.room();
                 for key in 0..2 {
                     assert!(room.reserve_until(None));
-                    assert!(!InboxSink::new(inbox.clone(), key).deliver(Ok(key * 10)));
+                    assert!(!InboxSink::new(inbox.clone(), key).deliver(Ok(key * 10), &OffWorker));
                 }
             })
         };

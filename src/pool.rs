@@ -100,6 +100,15 @@ impl<S: 'static> Core<S> {
         &self.0.shared
     }
 
+    /// The pool's identity for the blocking rule (see `blocking.rs`).
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "sqlite-system")),
+        allow(dead_code)
+    )]
+    pub(crate) fn id(&self) -> usize {
+        crate::blocking::pool_id(&**self.shared())
+    }
+
     fn shutdown_until(&self, now: bool, deadline: Option<Instant>) -> Result<(), ShutdownTimeout> {
         self.shared().shutdown(now, deadline)
     }
@@ -114,6 +123,11 @@ fn no_limit(result: Result<(), ShutdownTimeout>) {
     debug_assert!(result.is_ok(), "a wait without deadline cannot time out");
 }
 
+// `Refusal::WouldDeadlock` comes only from a pool that lends no worker to a blocked thread,
+// and every such pool is the crate's own (the SQLite writer), which submits through
+// `Core::submit_job` and reports it itself. The public mappers below never see it; they fold it
+// into `ShutDown` (the job comes back either way) rather than panic.
+
 pub(crate) fn submit_error<F>(why: Refusal, f: F) -> SubmitError<F> {
     debug_assert!(matches!(why, Refusal::ShutDown));
     SubmitError::ShutDown(f)
@@ -122,14 +136,14 @@ pub(crate) fn submit_error<F>(why: Refusal, f: F) -> SubmitError<F> {
 pub(crate) fn try_submit_error<F>(why: Refusal, f: F) -> TrySubmitError<F> {
     match why {
         Refusal::Full | Refusal::Timeout => TrySubmitError::Full(f),
-        Refusal::ShutDown => TrySubmitError::ShutDown(f),
+        Refusal::ShutDown | Refusal::WouldDeadlock => TrySubmitError::ShutDown(f),
     }
 }
 
 pub(crate) fn timeout_error<F>(why: Refusal, f: F) -> SubmitTimeoutError<F> {
     match why {
         Refusal::Full | Refusal::Timeout => SubmitTimeoutError::Timeout(f),
-        Refusal::ShutDown => SubmitTimeoutError::ShutDown(f),
+        Refusal::ShutDown | Refusal::WouldDeadlock => SubmitTimeoutError::ShutDown(f),
     }
 }
 

@@ -91,13 +91,14 @@ impl<S: 'static> Queue<S> {
     /// background only if `bg_ok`.
     fn pick(&self, bg_ok: bool) -> Option<usize> {
         let has = |i: usize| self.classes[i].live > 0 && (i != BACKGROUND || bg_ok);
-        if has(NORMAL) && self.passed[NORMAL] >= AGING {
-            return Some(NORMAL);
-        }
-        if has(BACKGROUND) && self.passed[BACKGROUND] >= AGING {
-            return Some(BACKGROUND);
-        }
-        (INTERACTIVE..=BACKGROUND).find(|&i| has(i))
+        // An aged class goes first; of two, the one passed more often, and on a tie the lower
+        // one: a normal start counts against a waiting background job, but a background start
+        // does not count against a waiting normal job, so this order keeps both within AGING.
+        let aged = [NORMAL, BACKGROUND]
+            .into_iter()
+            .filter(|&i| has(i) && self.passed[i] >= AGING)
+            .max_by_key(|&i| (self.passed[i], i));
+        aged.or_else(|| (INTERACTIVE..=BACKGROUND).find(|&i| has(i)))
     }
 
     /// Pops the next job to run and claims it (QUEUED → RUNNING), skipping tombstones. Jobs
@@ -228,12 +229,52 @@ mod tests {
         while let Some(t) = pop(&mut q, true) {
             order.push(t.state().priority);
         }
-        // The normal job gets its turn after AGING interactive starts, the background job
-        // after AGING starts of higher classes.
+        // Both wait out exactly AGING interactive starts. Then the background job goes first
+        // (a normal start would be its AGING + 1st higher-priority start), and the normal job
+        // next (a background start is not a higher-priority start for it).
         let at = |p| order.iter().position(|&x| x == p).unwrap();
-        assert_eq!(at(Priority::Normal), AGING as usize);
-        assert_eq!(at(Priority::Background), AGING as usize + 1);
+        assert_eq!(at(Priority::Background), AGING as usize);
+        assert_eq!(at(Priority::Normal), AGING as usize + 1);
         assert_eq!(order.len(), 42);
+    }
+
+    proptest::proptest! {
+        /// Whatever the arrivals, a class with jobs waiting sees at most AGING jobs of higher
+        /// priority start between two of its own turns (the `Priority` rule: "at most 16
+        /// higher-priority starts per turn").
+        #[test]
+        fn no_class_waits_more_than_aging_starts_for_its_turn(
+            steps in proptest::collection::vec((0u8..4, 0u8..3), 1..400)
+        ) {
+            let mut q = Queue::new();
+            let classes = [Priority::Interactive, Priority::Normal, Priority::Background];
+            let mut live = [0usize; 3];
+            // Higher-priority starts each class has seen since its last turn.
+            let mut passed = [0u32; 3];
+            for (op, class) in steps {
+                if op < 2 {
+                    let i = class as usize;
+                    if live[i] == 0 {
+                        passed[i] = 0;
+                    }
+                    q.push(job_with(classes[i], None));
+                    live[i] += 1;
+                } else if let Some(t) = pop(&mut q, true) {
+                    let started = t.state().priority.index();
+                    live[started] -= 1;
+                    passed[started] = 0;
+                    for lower in started + 1..3 {
+                        if live[lower] > 0 {
+                            passed[lower] += 1;
+                            proptest::prop_assert!(
+                                passed[lower] <= AGING,
+                                "{:?} passed {} times", classes[lower], passed[lower]
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::blocking::{self, Role};
 use crate::delivery::JobRef;
 use crate::dequeue::{Timer, lane_idle};
 use crate::error::{JobError, ShutdownTimeout};
@@ -20,7 +21,6 @@ use crate::queue::Queue;
 use crate::spin::Backoff;
 use crate::stats::RunningJob;
 use crate::stats::{Counts, Stats};
-use crate::worker;
 
 /// Keeps a hot atomic on a cache line of its own (128 bytes: adjacent-line prefetch pairs lines).
 #[repr(align(128))]
@@ -220,6 +220,9 @@ pub(crate) enum Refusal {
     Full,
     Timeout,
     ShutDown,
+    /// A worker of a pool that lends no worker (see `blocking.rs`) waited for room in its own
+    /// queue: only it could have made room.
+    WouldDeadlock,
 }
 
 /// A job ready to be queued: its cell, not yet shared.
@@ -308,6 +311,9 @@ impl<S: 'static> Shared<S> {
         J: JobFn<S, D::Value>,
         D: Deliver,
     {
+        // Declared before the lock guard, so it is dropped after it: giving a lent worker back
+        // takes the lock.
+        let mut blocked = None;
         let mut st = self.state.lock();
         let mut spun = false;
         loop {
@@ -325,6 +331,19 @@ impl<S: 'static> Shared<S> {
                 }
                 Wait::Until(deadline) => deadline,
             };
+            if blocked.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
+                // This thread is about to wait on the pool: if it is one of the pool's own,
+                // the pool lends a worker in its place (or refuses, if it cannot lend).
+                let id = blocking::pool_id(self);
+                match MutexGuard::unlocked(&mut st, || blocking::enter(id)) {
+                    Ok(guard) => blocked = Some(guard),
+                    Err(blocking::WouldDeadlock) => {
+                        st.counts.rejected += 1;
+                        return Err((prepared, Refusal::WouldDeadlock));
+                    }
+                }
+                continue;
+            }
             // The queue is full. Workers usually free a slot within microseconds: spin on the
             // lock-free hint once, then look again under the lock before parking. (Parking
             // straight after a failed spin would miss slots freed during the spin, when no one
@@ -350,7 +369,9 @@ impl<S: 'static> Shared<S> {
             }
             st.room_waiters -= 1;
         }
-        Ok(self.enqueue(st, prepared))
+        let cell = self.enqueue(st, prepared);
+        drop(blocked);
+        Ok(cell)
     }
 
     /// Counts a submission refused before it reached the queue (its inbox was full), and says
@@ -538,18 +559,27 @@ impl<S: 'static> Shared<S> {
         }
     }
 
-    /// Waits until every worker has exited (or only the calling worker is left, when a job shuts
-    /// its own pool down), or the deadline passes.
+    /// Waits until every worker and the monitor have exited, or the deadline passes. Called on
+    /// one of the pool's own threads (a job, or a callback that the monitor runs), it does not
+    /// wait for that thread, and it counts the thread as blocked meanwhile, so queued jobs
+    /// still find a worker.
     pub(crate) fn wait_exit(&self, deadline: Option<Instant>) -> Result<(), ShutdownTimeout> {
-        let me = usize::from(worker::is_worker_of(self));
+        let role = blocking::role_in(blocking::pool_id(self));
+        let me = usize::from(role == Some(Role::Worker));
+        let monitor_is_me = role == Some(Role::Monitor);
+        let others_alive = |st: &State<S>| st.workers > me || (st.monitor_alive && !monitor_is_me);
+        if !others_alive(&self.state.lock()) {
+            return Ok(());
+        }
+        // The pool of a thread waiting here is this one: it never refuses (shutdown does not
+        // wait for its own thread), so the only effect is lending.
+        let _blocked = blocking::enter(0);
         let mut st = self.state.lock();
-        while st.workers > me || st.monitor_alive {
+        while others_alive(&st) {
             match deadline {
                 None => self.exited.wait(&mut st),
                 Some(deadline) => {
-                    if self.exited.wait_until(&mut st, deadline).timed_out()
-                        && (st.workers > me || st.monitor_alive)
-                    {
+                    if self.exited.wait_until(&mut st, deadline).timed_out() && others_alive(&st) {
                         return Err(ShutdownTimeout {
                             running: st.running,
                             queued: st.queued(),

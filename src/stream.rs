@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use crate::blocking;
 use crate::delivery::{Ticket, ToCallback};
 use crate::error::{JobError, SubmitError, TrySubmitError};
 use crate::job::{JobFn, drop_quietly};
@@ -213,6 +214,8 @@ impl<T> Emitter<T> {
     /// [`SendError`] with the item, when the consumer was dropped.
     pub fn send(&mut self, item: T) -> Result<(), SendError<T>> {
         let chan = &*self.chan;
+        // Declared before the lock guard, so it is dropped after it.
+        let mut blocked = None;
         let mut st = chan.state.lock();
         let mut spun = false;
         loop {
@@ -226,6 +229,12 @@ impl<T> Emitter<T> {
                 // Full: the consumer usually takes one within microseconds.
                 spun = true;
                 MutexGuard::unlocked(&mut st, || chan.spin_while(|h| h & !DONE >= chan.buffer));
+                continue;
+            }
+            if blocked.is_none() {
+                // The consumer may be a job of this worker's own pool: let it lend a worker.
+                // (Never refused: the consumer is no particular pool's.)
+                blocked = MutexGuard::unlocked(&mut st, || blocking::enter(0).ok());
                 continue;
             }
             st.producer_waiting = true;
@@ -288,6 +297,8 @@ impl<T> Iterator for Items<T> {
     /// Blocks until the next item arrives, or returns `None` once the stream has ended.
     fn next(&mut self) -> Option<Self::Item> {
         let chan = &*self.chan;
+        // Declared before the lock guard, so it is dropped after it.
+        let mut blocked = None;
         let mut st = chan.state.lock();
         let mut spun = false;
         loop {
@@ -301,6 +312,16 @@ impl<T> Iterator for Items<T> {
                 // Empty: the producer usually sends within microseconds.
                 spun = true;
                 MutexGuard::unlocked(&mut st, || chan.spin_while(|h| h == 0));
+                continue;
+            }
+            if blocked.is_none() {
+                // Waiting on the producer's pool from one of its own threads: that pool lends
+                // a worker, or refuses if it cannot.
+                let producer = self.producer_pool();
+                match MutexGuard::unlocked(&mut st, || blocking::enter(producer)) {
+                    Ok(guard) => blocked = Some(guard),
+                    Err(blocking::WouldDeadlock) => return Some(Err(JobError::WouldDeadlock)),
+                }
                 continue;
             }
             st.consumer_waiting = true;
@@ -457,6 +478,11 @@ impl<T> Items<T> {
 
     pub(crate) fn set_ticket(&mut self, ticket: Ticket) {
         self.ticket = Some(ticket);
+    }
+
+    /// The identity of the pool running the producer (0: a producer of the caller's own).
+    fn producer_pool(&self) -> usize {
+        self.ticket.as_ref().map_or(0, Ticket::pool_id)
     }
 }
 

@@ -11,26 +11,34 @@ use std::time::Instant;
 
 use parking_lot::MutexGuard;
 
+use crate::blocking::{self, Role};
 use crate::error::JobError;
 use crate::growth::LONG_JOB;
-use crate::job::{Task, drop_quietly, panic_message};
+use crate::job::{Handoff, Task, drop_quietly, panic_message};
 use crate::options::Priority;
 use crate::shared::{After, Shared, State};
 use crate::spin::Backoff;
 
-thread_local! {
-    /// Address of the pool this thread works for (0 outside workers): lets shutdown called from
-    /// a job skip waiting for its own thread.
-    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+/// The worker's side of a delivery (see `job::Handoff`): it raises `Shared::finishing` just
+/// before the outcome goes to a waiting caller, and lowers it again if the worker turns out
+/// to be busy (running the `Drop` of a value nobody waited for).
+struct WorkerHandoff<'a, S> {
+    shared: &'a Shared<S>,
+    raised: Cell<bool>,
 }
 
-fn pool_id<S>(shared: &Shared<S>) -> usize {
-    std::ptr::from_ref(shared) as usize
-}
+impl<S: 'static> Handoff for WorkerHandoff<'_, S> {
+    fn coming(&self) {
+        // ORDERING: SeqCst, see `Shared::finishing`.
+        self.shared.finishing.fetch_add(1, Ordering::SeqCst);
+        self.raised.set(true);
+    }
 
-/// `true` if the calling thread is one of this pool's workers.
-pub(crate) fn is_worker_of<S>(shared: &Shared<S>) -> bool {
-    WORKER_OF.with(Cell::get) == pool_id(shared)
+    fn busy(&self) {
+        if self.raised.replace(false) {
+            self.shared.handoff_failed();
+        }
+    }
 }
 
 /// Reports a build-time worker's start: `Ok` once its state is ready, or the panic message.
@@ -50,7 +58,12 @@ pub(crate) fn spawn_monitor<S: 'static>(shared: &Arc<Shared<S>>) -> io::Result<(
         thread::Builder::new()
             .name(name)
             .stack_size(256 * 1024)
-            .spawn(move || shared.monitor())
+            .spawn(move || {
+                let id = blocking::pool_id(&*shared);
+                blocking::join_pool(id, Role::Monitor, shared.clone());
+                shared.monitor();
+                blocking::leave_pool();
+            })
     });
     if started.is_err() {
         shared.state.lock().monitor_alive = false;
@@ -102,7 +115,7 @@ impl<S: 'static> Drop for ExitGuard<'_, S> {
 }
 
 fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
-    WORKER_OF.with(|w| w.set(pool_id(shared)));
+    blocking::join_pool(blocking::pool_id(&**shared), Role::Worker, shared.clone());
     let mut guard = ExitGuard {
         shared,
         starting: true,
@@ -147,6 +160,7 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     if let Some(hook) = &cfg.on_stop {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| hook()));
     }
+    blocking::leave_pool();
 }
 
 /// The worker loop. Returns when the pool is closed and drained (`false`), or to retire (`true`,
@@ -263,14 +277,25 @@ fn run_claimed<S: 'static>(
     *jobs_run = jobs_run.wrapping_add(1);
     let started = (st.queue.len() > 0 && *jobs_run % 8 == 1).then(Instant::now);
     after.wakers.extend(shared.room_freed(st));
+    let handoff = WorkerHandoff {
+        shared,
+        raised: Cell::new(false),
+    };
     let panicked = MutexGuard::unlocked(st, || {
         after.run(shared);
-        // ORDERING: SeqCst, see `Shared::finishing`.
-        task.run(state, &|| {
-            shared.finishing.fetch_add(1, Ordering::SeqCst);
-        })
+        if background {
+            blocking::set_background(true);
+        }
+        let panicked = task.run(state, &handoff);
+        if background {
+            blocking::set_background(false);
+        }
+        panicked
     });
-    shared.finishing.fetch_sub(1, Ordering::SeqCst);
+    if handoff.raised.get() {
+        // ORDERING: SeqCst, see `Shared::finishing`.
+        shared.finishing.fetch_sub(1, Ordering::SeqCst);
+    }
     st.running -= 1;
     if background {
         st.bg_running -= 1;

@@ -15,6 +15,9 @@ use crate::stream::{Emitter, Items};
 /// Batches waiting between the reader and the consumer.
 const BUFFER: usize = 2;
 
+/// The most rows a batch is given room for up front.
+const PREALLOC_ROWS: usize = 1024;
+
 /// The rows of [`Db::query_stream`](super::Db::query_stream), in batches: a blocking
 /// [`Iterator`], an async [`Stream`](futures_core::Stream), or [`try_next`](Self::try_next) from
 /// a frame loop.
@@ -86,11 +89,14 @@ where
         let result = run(conn, |c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt.query(params)?;
-            let mut batch = Vec::with_capacity(batch_size);
+            // Allocated as it fills past `PREALLOC_ROWS`: a huge batch size costs the rows the
+            // query returns, not the rows asked for.
+            let prealloc = batch_size.min(PREALLOC_ROWS);
+            let mut batch = Vec::with_capacity(prealloc);
             while let Some(row) = rows.next()? {
                 batch.push(map(row)?);
                 if batch.len() == batch_size {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(prealloc));
                     if out.send(Ok(full)).is_err() {
                         return Ok(()); // the consumer is gone: end the read
                     }

@@ -85,6 +85,8 @@ impl Ended {
 pub struct Session {
     tx: Option<SyncSender<Msg>>,
     ended: Arc<Mutex<Option<Ended>>>,
+    /// The writer pool's identity: a call's wait on the writer's own thread is refused.
+    writer: usize,
 }
 
 impl Session {
@@ -108,6 +110,7 @@ impl Session {
         Self {
             tx: Some(tx),
             ended,
+            writer: writer.core().id(),
         }
     }
 
@@ -133,7 +136,7 @@ impl Session {
             panicked
         }));
         match self.send(msg) {
-            Ok(()) => Call::queued(detached(rx)),
+            Ok(()) => Call::queued(detached(rx, self.writer)),
             Err(e) => Call::refused(e),
         }
     }
@@ -163,7 +166,7 @@ impl Session {
         let result = self.send(Msg::End(commit, reply));
         self.tx = None;
         match result {
-            Ok(()) => Call::queued(detached(rx)),
+            Ok(()) => Call::queued(detached(rx, self.writer)),
             Err(e) => Call::refused(e),
         }
     }

@@ -146,3 +146,23 @@ pub fn collect_stream<S: futures_core::Stream + Unpin>(mut s: S) -> Vec<S::Item>
     }));
     out
 }
+
+/// Runs `f` on its own thread and returns its value; panics (failing the test) if it has not
+/// returned within `HUGE`, so a hang is a failure rather than a stuck run. The hung thread is
+/// left behind; the test binary exits without it.
+pub fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(HUGE) {
+        Ok(value) => value,
+        Err(mpsc::RecvTimeoutError::Disconnected) => match runner.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the runner sends before it returns"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("hang: {what} did not return within {HUGE:?}")
+        }
+    }
+}

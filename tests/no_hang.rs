@@ -1,0 +1,258 @@
+//! Nothing waits forever: every blocking call made on one of a pool's own threads (a job, a
+//! completion callback, a wake hook, the `Drop` of a detached result, the monitor running an
+//! expired job's callback) either gets a lent worker or is refused at once. Each test runs
+//! under a watchdog, so a hang fails it.
+mod common;
+use common::*;
+use offthread::{Inbox, JobError, Pool, Priority};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A background job waiting on a background job of its own pool completes: the waiting job
+/// stops counting against the background limit while it waits.
+#[test]
+fn a_background_job_waiting_on_a_background_job_completes() {
+    for max in [1, 2, 8] {
+        let got = watchdog("background on background", move || {
+            let pool = Pool::builder().max_workers(max).build().unwrap();
+            let p = pool.clone();
+            let h = pool
+                .job(move || {
+                    p.job(|| 1)
+                        .priority(Priority::Background)
+                        .submit()
+                        .unwrap()
+                        .wait()
+                })
+                .priority(Priority::Background)
+                .submit()
+                .unwrap();
+            h.wait()
+        });
+        assert_eq!(got, Ok(Ok(1)), "max_workers {max}");
+    }
+}
+
+/// A chain of 140 background jobs, each waiting on the next, on a default pool.
+#[test]
+fn a_long_chain_of_background_waits_completes_on_a_default_pool() {
+    fn chain(pool: &Pool, depth: u32) -> offthread::Handle<u32> {
+        let p = pool.clone();
+        pool.job(move || {
+            if depth == 0 {
+                return 0;
+            }
+            chain(&p, depth - 1).wait().unwrap() + 1
+        })
+        .priority(Priority::Background)
+        .submit()
+        .unwrap()
+    }
+    let got = watchdog("a chain of 140", || chain(&Pool::new(), 140).wait());
+    assert_eq!(got, Ok(140));
+}
+
+/// A completion callback that waits on a job of its own pool completes.
+#[test]
+fn a_callback_waiting_on_its_own_pool_completes() {
+    for max in [1, 4] {
+        let got = watchdog("callback waits", move || {
+            let pool = Pool::builder().max_workers(max).build().unwrap();
+            let p = pool.clone();
+            let (tx, rx) = mpsc::channel();
+            let _ticket = pool
+                .job(|| 20)
+                .on_complete(move |v| {
+                    let more = p.submit(|| 22).unwrap().wait();
+                    tx.send(v.unwrap() + more.unwrap()).unwrap();
+                })
+                .submit()
+                .unwrap();
+            rx.recv().unwrap()
+        });
+        assert_eq!(got, 42, "max_workers {max}");
+    }
+}
+
+/// A wake hook that waits on a job of its own pool completes.
+#[test]
+fn a_wake_hook_waiting_on_its_own_pool_completes() {
+    let got = watchdog("wake hook waits", || {
+        let pool = Pool::builder().max_workers(1).build().unwrap();
+        let p = pool.clone();
+        let (tx, rx) = mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        let inbox = Inbox::with_wake(4, move || {
+            let v = p.submit(|| 5).unwrap().wait().unwrap();
+            let _ = tx.lock().unwrap().send(v);
+        });
+        let _ticket = pool.job(|| 1).inbox(&inbox, ()).submit().unwrap();
+        rx.recv().unwrap()
+    });
+    assert_eq!(got, 5);
+}
+
+/// A worker dropping a detached result whose `Drop` blocks is busy, not "about to serve": the
+/// next job goes to the idle worker at once. (The `Drop` waits until the next job has run, so
+/// if that job waited for the busy worker, neither would ever finish.)
+#[test]
+fn a_worker_dropping_a_detached_result_is_busy_not_coming() {
+    struct SlowDrop(Option<mpsc::Receiver<()>>);
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            if let Some(rx) = self.0.take() {
+                rx.recv_timeout(HUGE).expect("the next job never ran");
+            }
+        }
+    }
+    let got = watchdog("detached drop", || {
+        let pool = Pool::builder()
+            .min_workers(2)
+            .max_workers(2)
+            .build()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let (dropping_tx, dropping) = mpsc::channel();
+        let detached = pool
+            .submit(move || {
+                dropping_tx.send(()).unwrap();
+                SlowDrop(Some(rx))
+            })
+            .unwrap();
+        drop(detached);
+        dropping.recv().unwrap();
+        // The detached job's worker now delivers (and drops) its result; the other is idle.
+        let v = pool.submit(|| 7).unwrap().wait();
+        tx.send(()).unwrap();
+        v
+    });
+    assert_eq!(got, Ok(7));
+}
+
+/// Iterating a stream, a chunked file read, or an inbox inside the pool's only worker
+/// completes: the consumer's wait lends a worker to the producer.
+#[test]
+fn consuming_a_stream_inside_the_only_worker_completes() {
+    let got = watchdog("stream in worker", || {
+        let pool = Pool::builder().max_workers(1).build().unwrap();
+        let p = pool.clone();
+        pool.submit(move || {
+            let items = p
+                .stream(1, |out| {
+                    for i in 0..10 {
+                        if out.send(i).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .unwrap();
+            items.map(Result::unwrap).sum::<i32>()
+        })
+        .unwrap()
+        .wait()
+    });
+    assert_eq!(got, Ok(45));
+}
+
+#[test]
+fn reading_chunks_inside_the_only_worker_completes() {
+    let dir = TempDir::new("no-hang-chunks");
+    let path = dir.join("f");
+    std::fs::write(&path, vec![7u8; 10_000]).unwrap();
+    let got = watchdog("read_chunks in worker", move || {
+        let pool = Pool::builder().max_workers(1).build().unwrap();
+        let p = pool.clone();
+        pool.submit(move || {
+            offthread::fs::on(&p)
+                .read_chunks(&path, 1000, 1)
+                .map(|c| c.unwrap().len())
+                .sum::<usize>()
+        })
+        .unwrap()
+        .wait()
+    });
+    assert_eq!(got, Ok(10_000));
+}
+
+#[test]
+fn receiving_from_an_inbox_inside_the_only_worker_completes() {
+    let got = watchdog("inbox recv in worker", || {
+        let pool = Pool::builder().max_workers(1).build().unwrap();
+        let p = pool.clone();
+        pool.submit(move || {
+            let inbox = Inbox::new(4);
+            for i in 0..3 {
+                let _ = p.job(move || i).inbox(&inbox, i).submit().unwrap();
+            }
+            let mut sum = 0;
+            while let Some((_, v)) = inbox.recv() {
+                sum += v.unwrap();
+            }
+            sum
+        })
+        .unwrap()
+        .wait()
+    });
+    assert_eq!(got, Ok(3));
+}
+
+/// `submit` from a job into its own full queue completes: the submitter's wait for room lends
+/// a worker, which frees a slot.
+#[test]
+fn submitting_into_ones_own_full_queue_completes() {
+    let got = watchdog("submit into own full queue", || {
+        let pool = Pool::builder()
+            .max_workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let p = pool.clone();
+        pool.submit(move || {
+            let a = p.submit(|| 1).unwrap();
+            let b = p.submit(|| 2).unwrap();
+            let c = p
+                .submit_timeout(|| 3, Duration::from_secs(3600))
+                .ok()
+                .unwrap();
+            a.wait().unwrap() + b.wait().unwrap() + c.wait().unwrap()
+        })
+        .unwrap()
+        .wait()
+    });
+    assert_eq!(got, Ok(6));
+}
+
+/// `shutdown` and `shutdown_now` called from the callback of an expired job (which the monitor
+/// thread runs) return, and a later `shutdown` from elsewhere returns too.
+#[test]
+fn shutdown_from_the_monitor_thread_returns() {
+    for now in [false, true] {
+        watchdog("shutdown on the monitor", move || {
+            let pool = Pool::builder().max_workers(1).build().unwrap();
+            let gate = Gate::new();
+            let busy = occupy(&pool, 1, &gate);
+            let p = pool.clone();
+            let (tx, rx) = mpsc::channel();
+            let _ticket = pool
+                .job(|| ())
+                .start_deadline(Instant::now() + Duration::from_millis(1))
+                .on_complete(move |outcome| {
+                    if now {
+                        p.shutdown_now();
+                    } else {
+                        p.shutdown();
+                    }
+                    tx.send(outcome).unwrap();
+                })
+                .submit()
+                .unwrap();
+            // The monitor expires the job while the worker is held; its callback shuts down,
+            // and a graceful shutdown waits for the held worker: let it go once expired.
+            eventually("the job expires", || pool.stats().expired == 1);
+            gate.open();
+            assert_eq!(rx.recv().unwrap(), Err(JobError::Expired));
+            drop(busy);
+            pool.shutdown();
+        });
+    }
+}
