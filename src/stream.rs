@@ -201,6 +201,37 @@ impl<T> Chan<T> {
     }
 }
 
+/// A stream that its owner can end from outside (a database closing under a live query
+/// stream; see `sqlite::Live`).
+pub(crate) trait Cut: Send + Sync {
+    /// Ends the stream: the producer's next `send` (or the one it waits in) is refused, and
+    /// the consumer gets the items already buffered, then `Err(JobError::ShutDown)`.
+    fn cut(&self);
+}
+
+impl<T: Send> Cut for Chan<T> {
+    fn cut(&self) {
+        let mut st = self.state.lock();
+        if st.gone {
+            return; // the consumer has left; the producer already sees it
+        }
+        st.gone = true;
+        if !st.done {
+            st.done = true;
+            st.items.push_back(Err(JobError::ShutDown)); // past the bound: one last item
+        }
+        self.publish(&st);
+        if st.producer_waiting {
+            self.room.notify_one();
+        }
+        let waker = self.wake_consumer(&mut st);
+        drop(st);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 impl<T> Emitter<T> {
     /// Sends `item`, waiting while the buffer is full.
     ///
@@ -478,6 +509,19 @@ impl<T> Items<T> {
 
     pub(crate) fn set_ticket(&mut self, ticket: Ticket) {
         self.ticket = Some(ticket);
+    }
+
+    /// A way to end this stream from outside, held weakly (see [`Cut`]).
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "sqlite-system")),
+        allow(dead_code)
+    )]
+    pub(crate) fn cutter(&self) -> std::sync::Weak<dyn Cut>
+    where
+        T: Send + 'static,
+    {
+        let chan: Arc<dyn Cut> = self.chan.clone();
+        Arc::downgrade(&chan)
     }
 
     /// The identity of the pool running the producer (0: a producer of the caller's own).

@@ -42,16 +42,29 @@ fn a_new_file_opens_in_wal_mode_with_readers_that_see_committed_writes() {
     }
     let n: i64 = db.query_row("SELECT count(*) FROM kv", ()).wait().unwrap();
     assert_eq!(n, 20, "a reader sees every committed write");
-    let only: bool = db
-        .read(|c| c.query_row("PRAGMA query_only", (), |r| r.get(0)))
-        .wait()
-        .unwrap();
-    assert!(only, "readers are query_only");
+    let read_only = db.read(|c| c.is_readonly("main")).wait().unwrap();
+    assert!(read_only, "readers are opened read-only");
     let err = db
         .read(|c| c.execute("DELETE FROM kv", ()))
         .wait()
         .unwrap_err();
     assert!(matches!(err, Error::Sqlite(_)), "{err}");
+    // Not even a closure that turns `query_only` off can write through a reader, then or in
+    // a later call on the same connection.
+    for _ in 0..4 {
+        let err = db
+            .read(|c| {
+                c.execute_batch("PRAGMA query_only=OFF")?;
+                c.execute("DELETE FROM kv", ())
+            })
+            .wait()
+            .unwrap_err();
+        assert_eq!(
+            err.sqlite_code(),
+            Some(rusqlite::ErrorCode::ReadOnly),
+            "{err}"
+        );
+    }
     db.close();
 }
 
@@ -665,13 +678,18 @@ fn close_with_queued_running_and_streaming_work_leaves_no_wal_files() {
         .collect();
     let mut rows = db.query_stream("SELECT x FROM t", (), 100, |r| r.get::<_, i64>(0));
     assert_eq!(rows.next().unwrap().unwrap().len(), 100); // a read in the middle of its rows
+    eventually("the reader reads two batches ahead", || rows.buffered() == 2);
     let closer = std::thread::spawn({
         let db = db.clone();
         move || db.close()
     });
+    // The close ends the stream: after the two batches already read ahead, `Closed`.
+    eventually("the close ends the stream", || rows.buffered() == 3);
     gate.open();
-    let rest: usize = rows.map(|b| b.unwrap().len()).sum();
-    assert_eq!(rest, 4900, "a stream under way finishes");
+    let rest: Vec<_> = rows.collect();
+    assert_eq!(rest.len(), 3, "two batches read ahead, then the end");
+    assert!(rest[..2].iter().all(|b| b.as_ref().unwrap().len() == 100));
+    assert!(matches!(rest[2], Err(Error::Closed)), "{:?}", rest[2]);
     closer.join().unwrap();
     running.wait().unwrap();
     for q in queued {

@@ -17,7 +17,8 @@ pub enum Error {
     Sqlite(rusqlite::Error),
     /// The database stayed locked by another process for longer than the busy timeout.
     Busy(rusqlite::Error),
-    /// A running query was interrupted because its call was cancelled.
+    /// A running query was interrupted because its call was cancelled. (A session call still
+    /// running at the session's limit resolves [`Timeout`](Self::Timeout) instead.)
     Interrupted,
     /// The closure panicked; this is the message. Any open transaction was rolled back and
     /// the connection goes on serving.
@@ -33,13 +34,18 @@ pub enum Error {
     /// A write session had already ended (committed, rolled back, or rolled back after a
     /// panic in one of its calls) when this call reached it.
     SessionEnded,
-    /// A call made from inside the writer waited on another write: the writer is the one
-    /// thread that could run it, so the wait was refused at once. (The other write still runs,
-    /// after this one.)
+    /// A call made from inside the writer would have waited on the writer itself — on another
+    /// write, a session call, a query stream of an in-memory database, or room in the
+    /// writer's full queue — and the writer is the one thread that could end that wait, so it
+    /// was refused at once. (A write already queued still runs, after this one.)
     WouldDeadlock,
     /// The closure returned with a transaction still open (a `BEGIN` without `COMMIT`); it was
     /// rolled back before the next call.
     TransactionLeftOpen,
+    /// Inside [`Db::transaction`](super::Db::transaction) or a write session, the closure ran
+    /// `COMMIT`, `END` or `ROLLBACK` on the transaction `Db` manages. Such a commit is turned
+    /// into a rollback, so nothing of the transaction is committed; a session ends with it.
+    TransactionEndedEarly,
     /// The database could not be opened or set up: the message says which step failed.
     Open(String),
 }
@@ -99,13 +105,16 @@ impl fmt::Display for Error {
             Self::Closed => f.write_str("database is closed"),
             Self::QueueFull => f.write_str("database queue is full"),
             Self::Timeout => f.write_str("write session timed out; it was rolled back"),
-            Self::WouldDeadlock => {
-                f.write_str("a write waited on another write from inside the writer")
-            }
+            Self::WouldDeadlock => f.write_str(
+                "a call from inside the writer waited on the writer itself; refused at once",
+            ),
             Self::SessionEnded => f.write_str("write session had already ended"),
             Self::TransactionLeftOpen => {
                 f.write_str("the closure left a transaction open; it was rolled back")
             }
+            Self::TransactionEndedEarly => f.write_str(
+                "the closure committed or rolled back a managed transaction; nothing was committed",
+            ),
             Self::Open(msg) => write!(f, "could not open the database: {msg}"),
         }
     }

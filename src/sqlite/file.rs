@@ -7,9 +7,7 @@
 //! write's round trip, which is tens of microseconds) and refuses the write with SQLite's own
 //! code for this case, `SQLITE_READONLY_DBMOVED`.
 
-use std::path::PathBuf;
-
-use rusqlite::Connection;
+use std::path::{Path, PathBuf};
 
 use super::Error;
 
@@ -45,15 +43,15 @@ fn file_id(path: &std::path::Path) -> Option<FileId> {
 }
 
 impl DbFile {
-    /// The file `conn` has open as its main database; `None` in memory (or for a file that
-    /// cannot be looked at by name).
-    pub(crate) fn of(conn: &Connection) -> Option<Self> {
-        let path = PathBuf::from(conn.path().filter(|p| !p.is_empty())?);
+    /// The file at `path`, which the writer has just opened; `None` if it cannot be looked at
+    /// by that name (a URI, say). Any path works, UTF-8 or not.
+    pub(crate) fn of(path: &Path) -> Option<Self> {
+        // Absolute, so a later change of the working directory cannot point it elsewhere.
+        let path = std::path::absolute(path).ok()?;
         let id = file_id(&path)?;
         Some(Self { path, id })
     }
 
-    /// `Err` if the path no longer names the file that was opened.
     pub(crate) fn check(&self) -> Result<(), Error> {
         if file_id(&self.path).is_some_and(|id| id == self.id) {
             Ok(())

@@ -5,7 +5,7 @@
 //! **Why this shape.** SQLite allows one writer at a time, while readers in WAL mode never block
 //! it nor each other. So `Db` keeps exactly one read-write connection on one writer thread:
 //! writes queue in order and never meet `database is locked` from each other. Reads go to `R`
-//! reader threads (default `min(cpus, 4)`), each with a `query_only` connection, all pulling from
+//! reader threads (default `min(cpus, 4)`), each with a read-only connection, all pulling from
 //! **one shared bounded queue** — a slow query holds one reader, never the calls behind it.
 //!
 //! **Opening.** The writer opens first and sets the database up: `busy_timeout`, then
@@ -56,19 +56,26 @@
 mod call;
 mod error;
 mod file;
+mod managed;
 mod rows;
 mod session;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use rusqlite::{Connection, OpenFlags, Params, Transaction, TransactionBehavior};
 
-use crate::error::TrySubmitError;
+use crate::delivery::ToHandle;
+use crate::job::Stateful;
+use crate::options::Opts;
 use crate::pool::{Pool, StatePool};
+use crate::shared::{Refusal, Wait};
+use crate::stream::Cut;
 
 pub use call::{Call, CallFuture};
 pub use error::Error;
@@ -94,6 +101,8 @@ type Init = Arc<dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync>;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default prepared-statement cache per connection (rusqlite's own default is 16).
 const STATEMENT_CACHE: usize = 64;
+/// The most reader threads (each with its own connection and page cache) a `Db` runs.
+const MAX_READERS: usize = 256;
 /// Default bound of each queue (writer's, readers').
 const QUEUE_CAPACITY: usize = 1024;
 /// How often (in SQLite VM steps) a reader checks whether its read was cancelled: about a
@@ -116,6 +125,76 @@ struct Inner {
     /// `None` for an in-memory database: reads run on the writer.
     readers: Option<StatePool<Conn>>,
     path: Option<PathBuf>,
+    /// Sessions and query streams still alive, for `close` to end.
+    live: Live,
+}
+
+/// A database's open sessions and query streams, held weakly: `close` ends each one, so that
+/// neither a session waiting for its owner's next call nor a reader waiting for a consumer
+/// that never reads can hold the close up.
+#[derive(Default)]
+struct Live {
+    state: Mutex<LiveState>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    /// `close` has begun: anything added from now on is ended at once.
+    closed: bool,
+    sessions: Vec<Weak<session::Link>>,
+    streams: Vec<Weak<dyn Cut>>,
+}
+
+/// Adds `item` to `list`, sweeping out the dead entries whenever the list would grow (so its
+/// length stays within twice the live entries, at constant cost per add).
+fn add_live<T: ?Sized>(list: &mut Vec<Weak<T>>, item: Weak<T>) {
+    if list.len() == list.capacity() {
+        list.retain(|w| w.strong_count() > 0);
+    }
+    list.push(item);
+}
+
+impl Live {
+    fn add_session(&self, link: &Arc<session::Link>) {
+        let mut st = self.state.lock();
+        if st.closed {
+            drop(st);
+            link.close();
+            return;
+        }
+        add_live(&mut st.sessions, Arc::downgrade(link));
+    }
+
+    fn add_stream(&self, stream: Weak<dyn Cut>) {
+        let mut st = self.state.lock();
+        if st.closed {
+            drop(st);
+            if let Some(stream) = stream.upgrade() {
+                stream.cut();
+            }
+            return;
+        }
+        add_live(&mut st.streams, stream);
+    }
+
+    /// Ends every live session (rolled back once the calls already sent have run) and query
+    /// stream (its consumer gets `Closed` after the batches already read).
+    fn end_all(&self) {
+        let (sessions, streams) = {
+            let mut st = self.state.lock();
+            st.closed = true;
+            (
+                std::mem::take(&mut st.sessions),
+                std::mem::take(&mut st.streams),
+            )
+        };
+        for link in sessions.iter().filter_map(Weak::upgrade) {
+            link.close();
+        }
+        for stream in streams.iter().filter_map(Weak::upgrade) {
+            stream.cut();
+        }
+    }
 }
 
 /// Configures and opens a [`Db`]; made by [`Db::builder`].
@@ -157,7 +236,7 @@ impl Db {
         self.inner.readers.as_ref().unwrap_or(&self.inner.writer)
     }
 
-    /// Runs `f` on a reader connection (`query_only`): for `SELECT`s. Waits for room if the
+    /// Runs `f` on a reader connection (opened read-only): for `SELECT`s. Waits for room if the
     /// readers' queue is full; use [`try_read`](Self::try_read) never to wait.
     ///
     /// Dropping the `Call` of a read that has not started cancels it (nobody wants its rows);
@@ -175,7 +254,11 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit(self.reader_pool(), |c| f(c), Mode::Read)
+        submit(
+            self.reader_pool(),
+            |c| f(c).map_err(Error::from),
+            Mode::Read,
+        )
     }
 
     /// As [`read`](Self::read), but never waits: a full queue resolves [`Error::QueueFull`].
@@ -184,7 +267,11 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit(self.reader_pool(), |c| f(c), Mode::TryRead)
+        submit(
+            self.reader_pool(),
+            |c| f(c).map_err(Error::from),
+            Mode::TryRead,
+        )
     }
 
     /// Runs `f` on the writer's connection: for anything that writes. Writes run one at a
@@ -201,7 +288,11 @@ impl Db {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit(&self.inner.writer, f, Mode::Write)
+        submit(
+            &self.inner.writer,
+            |c| f(c).map_err(Error::from),
+            Mode::Write,
+        )
     }
 
     /// As [`write`](Self::write), but never waits: a full queue resolves [`Error::QueueFull`].
@@ -210,7 +301,11 @@ impl Db {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        submit(&self.inner.writer, f, Mode::TryWrite)
+        submit(
+            &self.inner.writer,
+            |c| f(c).map_err(Error::from),
+            Mode::TryWrite,
+        )
     }
 
     /// Runs `f` inside a `BEGIN IMMEDIATE` transaction on the writer: committed if `f` returns
@@ -235,12 +330,19 @@ impl Db {
         F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.write(move |conn| {
+        let job = move |conn: &mut Connection| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?; // on Err (or a panic) `tx` drops: rolled back
+            let managed = managed::Managed::begin(None);
+            let value = f(&tx); // on Err (or a panic) `tx` drops: rolled back
+            if managed.ended_early(&tx, &value) {
+                return Err(Error::TransactionEndedEarly);
+            }
+            drop(managed);
+            let value = value?;
             tx.commit()?;
             Ok(value)
-        })
+        };
+        submit(&self.inner.writer, job, Mode::Write)
     }
 
     /// Starts a write session: a transaction over several calls, which holds the writer for at
@@ -248,7 +350,7 @@ impl Db {
     /// at once; the session begins when the writer reaches it. Waits for room in the writer's
     /// queue like [`write`](Self::write).
     pub fn session(&self, limit: Duration) -> Session {
-        Session::start(&self.inner.writer, limit)
+        Session::start(&self.inner.writer, limit, &self.inner.live)
     }
 
     /// Executes one statement on the writer with owned parameters (a tuple of owned values,
@@ -310,6 +412,7 @@ impl Db {
     {
         rows::start(
             self.reader_pool(),
+            &self.inner.live,
             sql.into(),
             params,
             batch_size.max(1),
@@ -339,6 +442,7 @@ impl Db {
 
 impl Inner {
     fn close(&self, now: bool) {
+        self.live.end_all();
         for pool in self.readers.iter().chain([&self.writer]) {
             if now {
                 pool.shutdown_now();
@@ -391,38 +495,37 @@ enum Mode {
 /// Queues `f` on `pool` (through [`run`]); a refusal becomes a resolved `Call`.
 fn submit<T, F>(pool: &StatePool<Conn>, f: F, mode: Mode) -> Call<T>
 where
-    F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    F: FnOnce(&mut Connection) -> Reply<T> + Send + 'static,
     T: Send + 'static,
 {
-    let mut builder = pool.job(move |conn: &mut Conn| run(conn, f));
-    if matches!(mode, Mode::Read | Mode::TryRead) {
-        builder = builder.cancel_on_drop();
-    }
-    let submitted = if matches!(mode, Mode::TryRead | Mode::TryWrite) {
-        builder.try_submit().map_err(refusal)
-    } else {
-        builder.submit().map_err(|_| Error::Closed)
+    let opts = Opts {
+        cancel_on_drop: matches!(mode, Mode::Read | Mode::TryRead),
+        ..Opts::default()
     };
-    match submitted {
+    let wait = match mode {
+        Mode::TryRead | Mode::TryWrite => Wait::Never,
+        Mode::Read | Mode::Write => Wait::Until(None),
+    };
+    let job = Stateful(move |conn: &mut Conn| run(conn, f));
+    match pool.core().submit_job(job, opts, ToHandle, wait) {
         Ok(handle) => Call::queued(handle),
-        Err(e) => Call::refused(e),
+        Err((_, why)) => Call::refused(refusal(why)),
     }
 }
 
-fn refusal<F>(e: TrySubmitError<F>) -> Error {
-    match e {
-        TrySubmitError::Full(_) => Error::QueueFull,
-        TrySubmitError::ShutDown(_) => Error::Closed,
+/// The `Db` error for a refused submission.
+pub(crate) fn refusal(why: Refusal) -> Error {
+    match why {
+        Refusal::Full | Refusal::Timeout => Error::QueueFull,
+        Refusal::ShutDown => Error::Closed,
+        Refusal::WouldDeadlock => Error::WouldDeadlock,
     }
 }
 
 /// Runs a closure on a worker's connection, then makes sure the connection is clean for the
 /// next call: a transaction left open (by an error path, a panic, or a closure that forgot) is
 /// rolled back. A panic is passed on to the pool, which reports it.
-pub(crate) fn run<T>(
-    conn: &mut Conn,
-    f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-) -> Reply<T> {
+pub(crate) fn run<T>(conn: &mut Conn, f: impl FnOnce(&mut Connection) -> Reply<T>) -> Reply<T> {
     let link = match conn {
         Ok(link) => link,
         Err(msg) => return Err(Error::Open(msg.clone())),
@@ -438,7 +541,7 @@ pub(crate) fn run<T>(
     }
     match result {
         Ok(Ok(_)) if left_open => Err(Error::TransactionLeftOpen),
-        Ok(result) => result.map_err(Error::from),
+        Ok(result) => result,
         Err(payload) => panic::resume_unwind(payload),
     }
 }
@@ -455,8 +558,8 @@ impl DbBuilder {
         }
     }
 
-    /// Reader threads (each with its own `query_only` connection). Default `min(cpus, 4)`;
-    /// 0 is taken as 1. Ignored in memory.
+    /// Reader threads (each with its own read-only connection). Default `min(cpus, 4)`;
+    /// 0 is taken as 1; more than 256 fails [`open`](Self::open). Ignored in memory.
     pub fn readers(mut self, n: usize) -> Self {
         self.readers = n.max(1);
         self
@@ -495,8 +598,15 @@ impl DbBuilder {
     /// Opens the database: the writer first (set-up and `init`), then the readers.
     ///
     /// # Errors
-    /// [`Error::Open`] naming the step that failed.
+    /// [`Error::Open`] naming the step that failed, or saying that `readers` is above
+    /// 256.
     pub fn open(self) -> Result<Db, Error> {
+        if self.readers > MAX_READERS {
+            return Err(Error::Open(format!(
+                "readers: {} is more than the most a Db runs ({MAX_READERS})",
+                self.readers
+            )));
+        }
         let cfg = Arc::new(self);
         let writer = {
             let writer_cfg = cfg.clone();
@@ -524,6 +634,7 @@ impl DbBuilder {
                 writer,
                 readers,
                 path: cfg.path.clone(),
+                live: Live::default(),
             }),
         })
     }
@@ -596,27 +707,30 @@ fn open_writer(cfg: &DbBuilder) -> Conn {
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .map_err(|e| step("setting synchronous and foreign_keys", e))?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
+    managed::install(&conn, PROGRESS_STEPS).map_err(|e| step("installing hooks", e))?;
     if let Some(init) = &cfg.init {
         init(&conn).map_err(|e| step("running init", e))?;
     }
-    let file = cfg.path.as_ref().and_then(|_| file::DbFile::of(&conn));
+    // The file's identity comes from the path we were given (SQLite reports no path for a
+    // name that is not UTF-8), now that the file exists.
+    let file = cfg.path.as_deref().and_then(file::DbFile::of);
     Ok(Link { conn, file })
 }
 
-/// A reader's connection: read-write open (so it can see the WAL), then `query_only`.
+/// A reader's connection, opened read-only at the SQLite level (`SQLITE_OPEN_READONLY`): no
+/// statement on it can write, whatever a closure runs (`PRAGMA query_only=OFF` included). It
+/// sees the WAL through the `-wal` and `-shm` files the writer keeps open.
 fn open_reader(cfg: &DbBuilder) -> Conn {
     let step = |what: &str, e: rusqlite::Error| format!("reader {what}: {e}");
     let Some(path) = &cfg.path else {
         return Err("readers need a database file".to_owned());
     };
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| step("opening", e))?;
     conn.busy_timeout(cfg.busy_timeout)
         .map_err(|e| step("setting busy_timeout", e))?;
-    conn.execute_batch("PRAGMA query_only=ON;")
-        .map_err(|e| step("setting query_only", e))?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
     // Cancelling a running read interrupts it: every `PROGRESS_STEPS` VM steps SQLite asks
     // whether the job this reader is running was cancelled. The flag belongs to the job, so a

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use rusqlite::Params;
 
 use super::call::Reply;
-use super::{Conn, Error, run};
+use super::{Conn, Error, Live, run};
 use crate::error::JobError;
 use crate::pool::StatePool;
 use crate::stream::{Emitter, Items};
@@ -39,6 +39,11 @@ impl<T> Rows<T> {
     /// stream has ended ([`is_finished`](Self::is_finished) tells which).
     pub fn try_next(&mut self) -> Option<Reply<Vec<T>>> {
         self.items.try_next().map(flatten)
+    }
+
+    /// Batches read ahead and waiting for the consumer now (at most two, plus a final error).
+    pub fn buffered(&self) -> usize {
+        self.items.buffered()
     }
 
     /// `true` once the query has ended and every batch has been taken.
@@ -75,6 +80,7 @@ impl<T> fmt::Debug for Rows<T> {
 /// Starts the query on a reader.
 pub(super) fn start<T, P, M>(
     pool: &StatePool<Conn>,
+    live: &Live,
     sql: String,
     params: P,
     batch_size: usize,
@@ -114,5 +120,6 @@ where
     let items = pool
         .stream(BUFFER, producer)
         .unwrap_or_else(|_| Items::failed(JobError::ShutDown));
+    live.add_stream(items.cutter());
     Rows { items }
 }

@@ -4,22 +4,28 @@
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, Params};
 
 use super::call::{Call, Reply};
-use super::{Conn, Error};
+use super::{Conn, Error, Live, managed};
+use crate::delivery::ToHandle;
 use crate::handle::detached;
-use crate::job::panic_message;
+use crate::job::{Stateful, panic_message};
+use crate::options::Opts;
+use crate::pool::StatePool;
+use crate::shared::{Refusal, Wait};
 
 /// Calls that may wait in one session before `run` refuses with [`Error::QueueFull`].
 const SESSION_QUEUE: usize = 256;
 
 /// A session call: run on the connection (`Ok`), or told why it will not run (`Err`). Returns
-/// `true` if it panicked.
+/// `true` if the session must end, rolled back: the call panicked, or it ended the transaction
+/// itself (see `managed.rs`).
 type SessionCall = Box<dyn FnOnce(Result<&Connection, Error>) -> bool + Send>;
 
 /// One message to the session's job on the writer.
@@ -28,6 +34,8 @@ enum Msg {
     Run(SessionCall),
     /// Commit (`true`) or roll back, and reply.
     End(bool, oneshot::Sender<crate::Outcome<Reply<()>>>),
+    /// The database is closing: look at `Link::closing` once the calls sent so far have run.
+    Wake,
 }
 
 /// Why a session ended, for the calls that come after.
@@ -39,6 +47,8 @@ enum Ended {
     Closed,
     /// The database file was deleted or replaced before the session began.
     Moved,
+    /// Started from inside the writer while the writer's queue was full.
+    WouldDeadlock,
 }
 
 impl Ended {
@@ -48,6 +58,7 @@ impl Ended {
             Self::RolledBack | Self::Committed => Error::SessionEnded,
             Self::Closed => Error::Closed,
             Self::Moved => super::file::moved("of this Db"),
+            Self::WouldDeadlock => Error::WouldDeadlock,
         }
     }
 }
@@ -83,20 +94,44 @@ impl Ended {
 /// # Ok::<(), offthread::sqlite::Error>(())
 /// ```
 pub struct Session {
-    tx: Option<SyncSender<Msg>>,
-    ended: Arc<Mutex<Option<Ended>>>,
+    /// The way to the session's job; `None` once committed or rolled back.
+    link: Option<Arc<Link>>,
     /// The writer pool's identity: a call's wait on the writer's own thread is refused.
     writer: usize,
 }
 
+/// What a session shares with its job and with its database (which holds it weakly, to end
+/// the session when the database closes). Only the `Session` holds it strongly: dropping the
+/// session drops the sender, and the job sees the session gone.
+pub(super) struct Link {
+    tx: SyncSender<Msg>,
+    /// Why the session ended, once it has.
+    ended: Arc<Mutex<Option<Ended>>>,
+    /// The database is closing: the job rolls back once the calls sent so far have run.
+    closing: Arc<AtomicBool>,
+}
+
+impl Link {
+    /// Ends the session because its database is closing (see `Db::close`): calls already
+    /// sent still run, then the transaction is rolled back and later calls resolve `Closed`.
+    pub(super) fn close(&self) {
+        // ORDERING: Release pairs with the job's Acquire: it sees the flag after the wake.
+        self.closing.store(true, Ordering::Release);
+        // A full channel needs no wake: the job has calls to run and looks at the flag after.
+        let _ = self.tx.try_send(Msg::Wake);
+    }
+}
+
 impl Session {
-    /// Queues the session's job on the writer (see `Db::session`).
-    pub(super) fn start(writer: &crate::pool::StatePool<Conn>, limit: Duration) -> Self {
+    /// Queues the session's job on the writer (see `Db::session`), and registers the session
+    /// with its database's `live` list, so a close can end it.
+    pub(super) fn start(writer: &StatePool<Conn>, limit: Duration, live: &Live) -> Self {
         let (tx, rx) = mpsc::sync_channel::<Msg>(SESSION_QUEUE);
         let ended = Arc::new(Mutex::new(None));
-        let job_ended = ended.clone();
+        let closing = Arc::new(AtomicBool::new(false));
+        let (job_ended, job_closing) = (ended.clone(), closing.clone());
         let job = move |conn: &mut Conn| {
-            let why = serve(conn, &rx, limit);
+            let why = serve(conn, &rx, limit, &job_closing);
             *job_ended.lock() = Some(why);
             // No call is sent after this (see `send`); those already waiting will not run:
             // tell each why.
@@ -104,12 +139,21 @@ impl Session {
                 refuse(msg, why);
             }
         };
-        if writer.submit(job).is_err() {
-            *ended.lock() = Some(Ended::Closed);
+        let queued =
+            writer
+                .core()
+                .submit_job(Stateful(job), Opts::default(), ToHandle, Wait::Until(None));
+        // The job's own handle is not needed: its calls and `ended` report everything.
+        if let Err((_, why)) = queued.map(drop) {
+            *ended.lock() = Some(match why {
+                Refusal::WouldDeadlock => Ended::WouldDeadlock,
+                _ => Ended::Closed,
+            });
         }
+        let link = Arc::new(Link { tx, ended, closing });
+        live.add_session(&link);
         Self {
-            tx: Some(tx),
-            ended,
+            link: Some(link),
             writer: writer.core().id(),
         }
     }
@@ -125,15 +169,25 @@ impl Session {
     {
         let (reply, rx) = oneshot::channel();
         let msg = Msg::Run(Box::new(move |conn| {
-            let (result, panicked) = match conn {
+            let (result, end) = match conn {
                 Err(e) => (Err(e), false),
                 Ok(c) => match panic::catch_unwind(AssertUnwindSafe(|| f(c))) {
-                    Ok(r) => (r.map_err(Error::from), false),
+                    // The call committed or rolled back the session's transaction itself.
+                    Ok(r) if managed::ended_early(c, &r) => {
+                        (Err(Error::TransactionEndedEarly), true)
+                    }
+                    // Interrupted by the progress handler at the session's limit.
+                    Ok(Err(e)) if managed::past_deadline() && is_interrupt(&e) => {
+                        (Err(Error::Timeout), false)
+                    }
+                    // Whatever the result, a transaction SQLite rolled back (a full disk, say)
+                    // ends the session.
+                    Ok(r) => (r.map_err(Error::from), c.is_autocommit()),
                     Err(p) => (Err(Error::Panicked(panic_message(p))), true),
                 },
             };
             let _ = reply.send(Ok(result));
-            panicked
+            end
         }));
         match self.send(msg) {
             Ok(()) => Call::queued(detached(rx, self.writer)),
@@ -164,7 +218,7 @@ impl Session {
     fn end(&mut self, commit: bool) -> Call<()> {
         let (reply, rx) = oneshot::channel();
         let result = self.send(Msg::End(commit, reply));
-        self.tx = None;
+        self.link = None;
         match result {
             Ok(()) => Call::queued(detached(rx, self.writer)),
             Err(e) => Call::refused(e),
@@ -172,16 +226,16 @@ impl Session {
     }
 
     fn send(&self, msg: Msg) -> Result<(), Error> {
-        let Some(tx) = &self.tx else {
+        let Some(link) = &self.link else {
             return Err(Error::SessionEnded);
         };
         // Sent under the `ended` lock: the job sets `ended` under it before it drains the
         // channel, so every message is either drained (and told why) or refused here.
-        let ended = self.ended.lock();
+        let ended = link.ended.lock();
         if let Some(why) = *ended {
             return Err(why.error());
         }
-        match tx.try_send(msg) {
+        match link.tx.try_send(msg) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(Error::QueueFull),
             Err(TrySendError::Disconnected(_)) => Err(ended.unwrap_or(Ended::Closed).error()),
@@ -191,18 +245,30 @@ impl Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ended = self.link.as_ref().and_then(|l| *l.ended.lock());
         f.debug_struct("Session")
-            .field("ended", &*self.ended.lock())
+            .field("ended", &ended)
             .finish_non_exhaustive()
     }
 }
 
 /// The session's job: `BEGIN IMMEDIATE`, then its calls until it ends. Returns why it ended;
 /// the transaction is closed (committed or rolled back) by then.
-fn serve(conn: &mut Conn, rx: &mpsc::Receiver<Msg>, limit: Duration) -> Ended {
+/// The session's job on the writer: `BEGIN IMMEDIATE`, then the calls in order, until the
+/// session commits, rolls back, passes its limit, is dropped, or its database closes.
+fn serve(
+    conn: &mut Conn,
+    rx: &mpsc::Receiver<Msg>,
+    limit: Duration,
+    closing: &AtomicBool,
+) -> Ended {
     let Ok(link) = conn else {
         return Ended::Closed;
     };
+    // ORDERING: Acquire pairs with `Link::close`.
+    if closing.load(Ordering::Acquire) {
+        return Ended::Closed;
+    }
     let file = link.file.as_ref();
     if file.is_some_and(|f| f.check().is_err()) {
         return Ended::Moved;
@@ -212,22 +278,49 @@ fn serve(conn: &mut Conn, rx: &mpsc::Receiver<Msg>, limit: Duration) -> Ended {
         return Ended::RolledBack;
     }
     let deadline = Instant::now().checked_add(limit);
+    // From here the transaction is managed: a commit inside a call is refused, and a
+    // statement still running at the deadline is interrupted.
+    let managed = managed::Managed::begin(deadline);
     let rollback = |c: &Connection| {
         let _ = c.execute_batch("ROLLBACK");
     };
     loop {
-        let msg = match deadline {
-            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        // Calls already sent run first; a close ends the session once the channel is empty.
+        let msg = match rx.try_recv() {
+            Ok(msg) => Ok(msg),
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            // ORDERING: Acquire pairs with `Link::close`.
+            Err(TryRecvError::Empty) if closing.load(Ordering::Acquire) => {
+                rollback(c);
+                return Ended::Closed;
+            }
+            Err(TryRecvError::Empty) => match deadline {
+                Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            },
         };
+        // A session kept busy still ends at its limit: the clock is read before every call.
+        let late = managed::past_deadline();
         match msg {
+            Ok(Msg::Wake) => {}
+            Ok(Msg::Run(call)) if late => {
+                call(Err(Error::Timeout));
+                rollback(c);
+                return Ended::Timeout;
+            }
             Ok(Msg::Run(call)) => {
                 if call(Ok(c)) {
                     rollback(c);
                     return Ended::RolledBack;
                 }
             }
+            Ok(Msg::End(_, reply)) if late => {
+                let _ = reply.send(Ok(Err(Error::Timeout)));
+                rollback(c);
+                return Ended::Timeout;
+            }
             Ok(Msg::End(commit, reply)) => {
+                drop(managed); // our own COMMIT is no closure's
                 let result = if commit {
                     // A commit into a deleted file would be lost: refuse it (rolled back below).
                     file.map_or(Ok(()), |f| f.check())
@@ -257,7 +350,11 @@ fn serve(conn: &mut Conn, rx: &mpsc::Receiver<Msg>, limit: Duration) -> Ended {
     }
 }
 
-/// Tells a call that will not run why.
+/// `true` for SQLite's "interrupted" error.
+fn is_interrupt(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
+}
+
 fn refuse(msg: Msg, why: Ended) {
     match msg {
         Msg::Run(call) => {
@@ -266,5 +363,6 @@ fn refuse(msg: Msg, why: Ended) {
         Msg::End(_, reply) => {
             let _ = reply.send(Ok(Err(why.error())));
         }
+        Msg::Wake => {}
     }
 }

@@ -1,0 +1,288 @@
+//! Nothing waits forever, for `Db`: a call made from inside the writer that would wait on the
+//! writer is refused at once; `close` ends live sessions and query streams and returns; a
+//! session ends at its limit even when kept busy; the closures cannot commit a managed
+//! transaction behind `Db`'s back or write through a reader. Each test runs under a watchdog.
+#![cfg(any(feature = "sqlite", feature = "sqlite-system"))]
+mod common;
+use common::*;
+use offthread::sqlite::{Db, Error};
+use std::time::Duration;
+
+fn file_db(dir: &TempDir) -> Db {
+    let db = Db::builder(dir.join("t.db"))
+        .readers(1)
+        .init(|c| c.execute_batch("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+        .open()
+        .unwrap();
+    db.write(|c| {
+        for i in 0..1000 {
+            c.execute("INSERT INTO t VALUES (?1)", (i,))?;
+        }
+        Ok(())
+    })
+    .wait()
+    .unwrap();
+    db
+}
+
+fn count(db: &Db) -> i64 {
+    db.query_row("SELECT count(*) FROM t", ()).wait().unwrap()
+}
+
+/// A query stream read inside a read: refused at once where the reads run on the writer (in
+/// memory), and served by a lent reader where they run on readers.
+#[test]
+fn a_query_stream_read_inside_a_read_completes_or_is_refused() {
+    let got = watchdog("query_stream in a read, in memory", || {
+        let db = Db::open_in_memory().unwrap();
+        db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+        let d = db.clone();
+        db.read(move |_| {
+            let mut rows = d.query_stream("SELECT 1", (), 10, |r| r.get::<_, i64>(0));
+            Ok(rows.next().map(|b| b.map(|v| v.len())))
+        })
+        .wait()
+    });
+    assert!(
+        matches!(got, Ok(Some(Err(Error::WouldDeadlock)))),
+        "{got:?}"
+    );
+
+    let dir = TempDir::new("sqlite-stream-in-read");
+    let got = watchdog("query_stream in a read, readers(1)", move || {
+        let db = file_db(&dir);
+        let d = db.clone();
+        db.read(move |_| {
+            let rows = d.query_stream("SELECT x FROM t", (), 100, |r| r.get::<_, i64>(0));
+            Ok(rows.map(|b| b.unwrap().len()).sum::<usize>())
+        })
+        .wait()
+    });
+    assert_eq!(got.unwrap(), 1000);
+}
+
+/// Writes fired from inside a write past the writer's queue capacity are refused at once.
+#[test]
+fn writes_from_inside_a_write_into_a_full_queue_are_refused() {
+    let dir = TempDir::new("sqlite-write-full-queue");
+    let got = watchdog("writes into the writer's own full queue", move || {
+        let db = Db::builder(dir.join("t.db"))
+            .queue_capacity(2)
+            .open()
+            .unwrap();
+        db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+        let d = db.clone();
+        let inner = db
+            .write(move |_| {
+                let calls: Vec<_> = (0..4)
+                    .map(|i| d.execute("INSERT INTO t VALUES (?1)", (i,)))
+                    .collect();
+                Ok(calls)
+            })
+            .wait()
+            .unwrap();
+        inner.into_iter().map(|c| c.wait()).collect::<Vec<_>>()
+    });
+    // Two fit the queue and run after the outer write; the others are refused.
+    assert!(got[..2].iter().all(|r| matches!(r, Ok(1))), "{got:?}");
+    assert!(
+        got[2..]
+            .iter()
+            .all(|r| matches!(r, Err(Error::WouldDeadlock))),
+        "{got:?}"
+    );
+}
+
+/// Waiting on a session call from inside a write is refused at once (the session needs the
+/// writer that the waiting closure holds).
+#[test]
+fn waiting_on_a_session_call_inside_a_write_is_refused() {
+    let got = watchdog("session call in a write", || {
+        let db = Db::open_in_memory().unwrap();
+        db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+        let d = db.clone();
+        db.write(move |_| {
+            let s = d.session(Duration::from_secs(60));
+            Ok(s.execute("INSERT INTO t VALUES (1)", ()).wait())
+        })
+        .wait()
+    });
+    assert!(matches!(got, Ok(Err(Error::WouldDeadlock))), "{got:?}");
+}
+
+/// `close` with a query stream alive and never read ends the stream and returns; its consumer
+/// sees the batches read ahead, then `Closed`.
+#[test]
+fn close_ends_a_query_stream_nobody_reads() {
+    for now in [false, true] {
+        let dir = TempDir::new("sqlite-close-rows");
+        let rest = watchdog("close under an unread stream", move || {
+            let db = file_db(&dir);
+            let rows = db.query_stream("SELECT x FROM t", (), 10, |r| r.get::<_, i64>(0));
+            if now {
+                db.close_now();
+            } else {
+                db.close();
+            }
+            rows.collect::<Vec<_>>()
+        });
+        assert!(rest.len() <= 3, "{} batches", rest.len());
+        assert!(matches!(rest.last(), Some(Err(Error::Closed))), "{rest:?}");
+    }
+}
+
+/// `close` on the thread that holds an open session returns at once, the session rolled back.
+#[test]
+fn close_ends_the_closing_threads_own_session() {
+    let dir = TempDir::new("sqlite-close-session");
+    let (n, late) = watchdog("close with an open session", move || {
+        let db = file_db(&dir);
+        let s = db.session(Duration::from_secs(3600));
+        s.execute("INSERT INTO t VALUES (-1)", ()).wait().unwrap();
+        db.close();
+        let late = s.execute("INSERT INTO t VALUES (-2)", ()).wait();
+        let db = Db::open(dir.join("t.db")).unwrap();
+        (count(&db), late)
+    });
+    assert_eq!(n, 1000, "the open session was rolled back");
+    assert!(matches!(late, Err(Error::Closed)), "{late:?}");
+}
+
+/// A session kept busy with calls still ends at its limit: the calls after it resolve
+/// `Timeout`, nothing is committed, and the writer serves others again.
+#[test]
+fn a_busy_session_is_rolled_back_at_its_limit() {
+    let (outcomes, n) = watchdog("a busy session", || {
+        let db = Db::open_in_memory().unwrap();
+        db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+        let s = db.session(Duration::from_millis(50));
+        // Each call outlasts the limit on its own, so the limit falls among the calls.
+        let calls: Vec<_> = (0..5)
+            .map(|i| {
+                s.run(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1)", (i,))?;
+                    std::thread::sleep(Duration::from_millis(30));
+                    Ok(())
+                })
+            })
+            .collect();
+        let commit = s.commit().wait();
+        let outcomes: Vec<_> = calls.into_iter().map(|c| c.wait()).collect();
+        assert!(matches!(commit, Err(Error::Timeout)), "{commit:?}");
+        let n: i64 = db.query_row("SELECT count(*) FROM t", ()).wait().unwrap();
+        (outcomes, n)
+    });
+    assert!(
+        outcomes.iter().any(|r| matches!(r, Err(Error::Timeout))),
+        "{outcomes:?}"
+    );
+    assert_eq!(n, 0, "nothing of a timed-out session is committed");
+}
+
+/// A session call still running at the limit is interrupted there.
+#[test]
+fn a_session_call_running_past_the_limit_is_interrupted() {
+    let (call, n) = watchdog("a long session call", || {
+        let db = Db::open_in_memory().unwrap();
+        db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+        let s = db.session(Duration::from_millis(20));
+        // An endless recursive query: only an interrupt ends it.
+        let call = s
+            .run(|c| {
+                c.execute(
+                    "INSERT INTO t WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) \
+                     SELECT i FROM r",
+                    (),
+                )
+            })
+            .wait();
+        let n: i64 = db.query_row("SELECT count(*) FROM t", ()).wait().unwrap();
+        (call, n)
+    });
+    assert!(matches!(call, Err(Error::Timeout)), "{call:?}");
+    assert_eq!(n, 0);
+}
+
+/// `COMMIT`, `END` or `ROLLBACK` inside a transaction or a session: a typed error, and
+/// nothing of the transaction is committed, not even rows written after it.
+#[test]
+fn a_closure_cannot_end_a_managed_transaction() {
+    let db = Db::open_in_memory().unwrap();
+    db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+    for end in ["COMMIT", "END", "ROLLBACK"] {
+        let got = db
+            .transaction(move |tx| {
+                tx.execute("INSERT INTO t VALUES (1)", ())?;
+                let _ = tx.execute_batch(end);
+                let _ = tx.execute("INSERT INTO t VALUES (2)", ());
+                Ok(())
+            })
+            .wait();
+        assert!(
+            matches!(got, Err(Error::TransactionEndedEarly)),
+            "{end}: {got:?}"
+        );
+        let s = db.session(Duration::from_secs(60));
+        s.execute("INSERT INTO t VALUES (3)", ()).wait().unwrap();
+        let got = s.run(move |c| c.execute_batch(end)).wait();
+        assert!(
+            matches!(got, Err(Error::TransactionEndedEarly)),
+            "{end}: {got:?}"
+        );
+        let later = s.execute("INSERT INTO t VALUES (4)", ()).wait();
+        assert!(
+            matches!(later, Err(Error::SessionEnded)),
+            "{end}: {later:?}"
+        );
+        assert_eq!(count(&db), 0, "{end}");
+    }
+    // A plain write is the closure's own: it may run its own transactions.
+    db.write(|c| c.execute_batch("BEGIN; INSERT INTO t VALUES (5); COMMIT;"))
+        .wait()
+        .unwrap();
+    assert_eq!(count(&db), 1);
+}
+
+/// The deleted-file guard works for a path that is not UTF-8.
+#[cfg(unix)]
+#[test]
+fn the_deleted_file_guard_works_for_a_non_utf8_path() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("sqlite-non-utf8");
+    let path = dir.0.join(std::ffi::OsStr::from_bytes(b"caf\xe9.db"));
+    let db = Db::open(&path).unwrap();
+    db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let lost = db.execute("INSERT INTO t VALUES (1)", ()).wait();
+    let err = lost.expect_err("a write into a deleted file is refused");
+    assert_eq!(
+        err.sqlite_code(),
+        Some(rusqlite::ErrorCode::ReadOnly),
+        "{err}"
+    );
+}
+
+/// A reader count too large to run is a typed error, not a panic or an abort.
+#[test]
+fn huge_reader_counts_are_a_typed_error() {
+    let dir = TempDir::new("sqlite-huge-readers");
+    for n in [257, 1 << 20, usize::MAX] {
+        let got = Db::builder(dir.join("t.db")).readers(n).open();
+        assert!(matches!(got, Err(Error::Open(_))), "{n}: {got:?}");
+    }
+}
+
+/// A huge batch size allocates what the query returns, not what was asked for.
+#[test]
+fn a_huge_batch_size_is_fine() {
+    let db = Db::open_in_memory().unwrap();
+    db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+    db.execute("INSERT INTO t VALUES (1), (2)", ())
+        .wait()
+        .unwrap();
+    let batches: Vec<_> = db
+        .query_stream("SELECT x FROM t", (), 1 << 34, |r| r.get::<_, i64>(0))
+        .collect();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].as_ref().unwrap(), &[1, 2]);
+}
