@@ -47,8 +47,16 @@ pub trait Room: Send + Sync {
     /// Takes one slot if there is one now; else returns `false`.
     fn try_reserve(&self) -> bool;
     /// Takes one slot, waiting until `deadline` (`None`: without limit). Returns `false` on
-    /// timeout.
-    fn reserve_until(&self, deadline: Option<std::time::Instant>) -> bool;
+    /// timeout, or as soon as `give_up` returns `true` (it is asked before every sleep, under
+    /// the room's own lock, so a [`wake_waiters`](Self::wake_waiters) after `give_up` turns
+    /// true is never missed).
+    fn reserve_until(
+        &self,
+        deadline: Option<std::time::Instant>,
+        give_up: &dyn Fn() -> bool,
+    ) -> bool;
+    /// Wakes every thread waiting in `reserve_until`, so it asks `give_up` again.
+    fn wake_waiters(&self);
     /// Takes one slot if there is one, else registers `waker` under `waiter`.
     fn poll_reserve(&self, waiter: &mut Option<u64>, waker: &std::task::Waker) -> bool;
     /// Forgets an async waiter (its future was dropped or got its slot).

@@ -296,11 +296,14 @@ impl<T: Send, K: Send> Room for InboxShared<T, K> {
         false
     }
 
-    fn reserve_until(&self, deadline: Option<Instant>) -> bool {
+    fn reserve_until(&self, deadline: Option<Instant>, give_up: &dyn Fn() -> bool) -> bool {
         // Declared before the lock guard, so it is dropped after it.
         let mut blocked = None;
         let mut st = self.state.lock();
         while st.reserved >= self.capacity {
+            if give_up() {
+                return false;
+            }
             if blocked.is_none() {
                 // The inbox's consumer may be a job of this thread's own pool: let the pool
                 // lend a worker. (Never refused: an inbox is no particular pool's.)
@@ -322,6 +325,12 @@ impl<T: Send, K: Send> Room for InboxShared<T, K> {
         }
         st.reserved += 1;
         true
+    }
+
+    fn wake_waiters(&self) {
+        // Under the lock: a waiter between its `give_up` and its sleep holds it.
+        let _st = self.state.lock();
+        self.room.notify_all();
     }
 
     fn poll_reserve(&self, waiter: &mut Option<u64>, waker: &Waker) -> bool {

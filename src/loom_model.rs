@@ -539,7 +539,7 @@ fn loom_inbox_delivery_vs_blocking_recv_with_backpressure() {
             thread::spawn(move || {
                 let room = inbox.room();
                 for key in 0..2 {
-                    assert!(room.reserve_until(None));
+                    assert!(room.reserve_until(None, &|| false));
                     assert!(!InboxSink::new(inbox.clone(), key).deliver(Ok(key * 10), &OffWorker));
                 }
             })

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::blocking::{self, Role};
-use crate::delivery::JobRef;
+use crate::delivery::{JobRef, Room};
 use crate::dequeue::{Timer, lane_idle};
 use crate::error::{JobError, ShutdownTimeout};
 use crate::handle::Handle;
@@ -124,6 +124,9 @@ pub(crate) struct State<S> {
     pub(crate) room_waiters: usize,
     /// Futures of `submit_async` waiting for room: (id, waker).
     pub(crate) async_waiters: Vec<(u64, Waker)>,
+    /// Submitters waiting for room in an inbox (outside the pool): (id, its room), so that
+    /// closing intake wakes them too.
+    pub(crate) inbox_waiters: Vec<(u64, Arc<dyn Room>)>,
     pub(crate) next_waiter: u64,
     /// `counts.finished()` when the last worker was reserved (for `grow_on_start`).
     pub(crate) finished_at_mark: u64,
@@ -263,6 +266,7 @@ impl<S: 'static> Shared<S> {
                 running: 0,
                 room_waiters: 0,
                 async_waiters: Vec::new(),
+                inbox_waiters: Vec::new(),
                 next_waiter: 0,
                 finished_at_mark: 0,
                 monitor_armed: false,
@@ -374,6 +378,27 @@ impl<S: 'static> Shared<S> {
         Ok(cell)
     }
 
+    /// Waits for a slot in `room` (an inbox's) until `deadline`; gives up (`false`) if intake
+    /// closes meanwhile, so a submitter blocked on a full inbox is never left behind by a
+    /// shutdown.
+    pub(crate) fn reserve_room(&self, room: &Arc<dyn Room>, deadline: Option<Instant>) -> bool {
+        let id = {
+            let mut st = self.state.lock();
+            if st.closed {
+                return false;
+            }
+            let id = st.next_waiter;
+            st.next_waiter += 1;
+            st.inbox_waiters.push((id, room.clone()));
+            id
+        };
+        // Lock order: the room's lock, then the pool's (in `give_up`); `close` takes the
+        // pool's, lets it go, and only then the rooms'.
+        let reserved = room.reserve_until(deadline, &|| self.state.lock().closed);
+        self.state.lock().inbox_waiters.retain(|(w, _)| *w != id);
+        reserved
+    }
+
     /// Counts a submission refused before it reached the queue (its inbox was full), and says
     /// why: `ShutDown` wins over `why` if intake is closed.
     pub(crate) fn refuse(&self, why: Refusal) -> Refusal {
@@ -419,16 +444,22 @@ impl<S: 'static> Shared<S> {
             remove_waiter(&mut st, waiter);
             return Ok(self.enqueue(st, prepared));
         }
-        match waiter.and_then(|id| st.async_waiters.iter_mut().find(|(w, _)| *w == id)) {
-            Some((_, registered)) => registered.clone_from(waker),
-            None => {
-                let id = st.next_waiter;
-                st.next_waiter += 1;
-                st.async_waiters.push((id, waker.clone()));
-                *waiter = Some(id);
-            }
-        }
+        register_waiter(&mut st, waiter, waker);
         Err((prepared, None))
+    }
+
+    /// For a future waiting on something else (an inbox's room): `true` if intake has closed
+    /// (the submission is counted refused), else registers `waker` under `waiter` so that a
+    /// close wakes it.
+    pub(crate) fn poll_closed(&self, waiter: &mut Option<u64>, waker: &Waker) -> bool {
+        let mut st = self.state.lock();
+        if st.closed {
+            remove_waiter(&mut st, waiter);
+            st.counts.rejected += 1;
+            return true;
+        }
+        register_waiter(&mut st, waiter, waker);
+        false
     }
 
     /// Forgets an async waiter (its future was dropped).
@@ -543,6 +574,7 @@ impl<S: 'static> Shared<S> {
         // would otherwise keep a dropped pool alive until its last deadline entry went.
         st.timers.clear();
         let mut wakers = Vec::new();
+        let mut rooms = Vec::new();
         if !st.closed {
             st.closed = true;
             st.wakeups += st.idle;
@@ -551,9 +583,13 @@ impl<S: 'static> Shared<S> {
             self.room.notify_all();
             self.monitor.notify_all();
             wakers = std::mem::take(&mut st.async_waiters);
+            rooms = st.inbox_waiters.clone();
         }
         drop(st);
         wake_all(wakers);
+        for (_, room) in rooms {
+            room.wake_waiters();
+        }
         for task in dropped {
             task.discard(JobError::ShutDown);
         }
@@ -661,6 +697,19 @@ impl<S: 'static> Shared<S> {
                 elapsed: now.saturating_duration_since(*started),
             })
             .collect()
+    }
+}
+
+/// Registers (or refreshes) an async waiter's waker.
+fn register_waiter<S>(st: &mut State<S>, waiter: &mut Option<u64>, waker: &Waker) {
+    match waiter.and_then(|id| st.async_waiters.iter_mut().find(|(w, _)| *w == id)) {
+        Some((_, registered)) => registered.clone_from(waker),
+        None => {
+            let id = st.next_waiter;
+            st.next_waiter += 1;
+            st.async_waiters.push((id, waker.clone()));
+            *waiter = Some(id);
+        }
     }
 }
 

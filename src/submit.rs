@@ -37,7 +37,7 @@ impl<S: 'static> Core<S> {
         if let Some(room) = &room {
             let reserved = match wait {
                 Wait::Never => room.try_reserve(),
-                Wait::Until(deadline) => room.reserve_until(deadline),
+                Wait::Until(deadline) => room.try_reserve() || shared.reserve_room(room, deadline),
             };
             if !reserved {
                 let why = match wait {
@@ -121,6 +121,10 @@ where
             && !this.reserved
         {
             if !room.poll_reserve(&mut this.room_waiter, cx.waker()) {
+                // Waiting on the inbox's consumer: a shutdown must end that wait too.
+                if this.shared.poll_closed(&mut this.waiter, cx.waker()) {
+                    return Poll::Ready(Err(prepared.into_job()));
+                }
                 this.pending = Some((prepared, rest));
                 return Poll::Pending;
             }

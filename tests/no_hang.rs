@@ -5,6 +5,8 @@
 mod common;
 use common::*;
 use offthread::{Inbox, JobError, Pool, Priority};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -255,4 +257,92 @@ fn shutdown_from_the_monitor_thread_returns() {
             pool.shutdown();
         });
     }
+}
+
+/// A `submit` waiting for room in a full inbox returns `ShutDown` with its job when the pool
+/// shuts down, though nobody drains the inbox.
+#[test]
+fn shutdown_ends_a_submit_waiting_on_a_full_inbox() {
+    for _ in 0..20 {
+        let refused = watchdog("submit on a full inbox", || {
+            let pool = Pool::new();
+            let inbox = Inbox::new(1);
+            let _first = pool.job(|| 1).inbox(&inbox, ()).submit().unwrap();
+            let (p, i) = (pool.clone(), inbox.clone());
+            let blocked = std::thread::spawn(move || match p.job(|| 2).inbox(&i, ()).submit() {
+                Ok(_) => None,
+                Err(e) => Some((e.is_shut_down(), e.into_inner()())),
+            });
+            pool.shutdown();
+            blocked.join().unwrap()
+        });
+        assert_eq!(refused, Some((true, 2)), "refused with its job");
+    }
+}
+
+/// The same for `submit_async`: pending on a full inbox, woken by the shutdown, refused.
+#[test]
+fn shutdown_wakes_a_submit_async_pending_on_a_full_inbox() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let pool = Pool::new();
+    let inbox = Inbox::new(1);
+    let _first = pool.job(|| 1).inbox(&inbox, ()).submit().unwrap();
+    let mut fut = Box::pin(pool.job(|| 2).inbox(&inbox, ()).submit_async());
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(fut.as_mut().poll(&mut cx).is_pending(), "the inbox is full");
+    pool.shutdown();
+    assert!(
+        count.0.load(Ordering::SeqCst) >= 1,
+        "the shutdown woke the future"
+    );
+    match fut.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(e)) => assert!(e.is_shut_down()),
+        other => panic!(
+            "expected a refusal, got {:?}",
+            other.map(|r| r.map(drop).is_ok())
+        ),
+    }
+}
+
+/// Sizes far beyond what a machine has are errors or grow lazily: never a panic or an abort.
+#[test]
+fn huge_sizes_are_typed_errors_or_lazy() {
+    // A worker limit of 2^40 is a limit, not an allocation.
+    let pool = Pool::builder().max_workers(1 << 40).build().unwrap();
+    assert_eq!(pool.submit(|| 1).unwrap().wait(), Ok(1));
+    // min = max = usize::MAX starts threads one by one until one is refused: a BuildError.
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let err = Pool::builder()
+        .min_workers(usize::MAX)
+        .max_workers(usize::MAX)
+        .before_spawn(move |_| {
+            if s.fetch_add(1, Ordering::SeqCst) < 3 {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("no more threads"))
+            }
+        })
+        .build()
+        .unwrap_err();
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("no more threads"), "{err}");
+    // A chunk size of 1 TiB reads what the file holds.
+    let dir = TempDir::new("no-hang-huge-chunk");
+    let path = dir.join("f");
+    std::fs::write(&path, [1u8; 100]).unwrap();
+    let chunks: Vec<_> = offthread::fs::on(&pool)
+        .read_chunks(&path, 1 << 40, 1)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(chunks, [vec![1u8; 100]]);
 }

@@ -678,7 +678,9 @@ fn close_with_queued_running_and_streaming_work_leaves_no_wal_files() {
         .collect();
     let mut rows = db.query_stream("SELECT x FROM t", (), 100, |r| r.get::<_, i64>(0));
     assert_eq!(rows.next().unwrap().unwrap().len(), 100); // a read in the middle of its rows
-    eventually("the reader reads two batches ahead", || rows.buffered() == 2);
+    eventually("the reader reads two batches ahead", || {
+        rows.buffered() == 2
+    });
     let closer = std::thread::spawn({
         let db = db.clone();
         move || db.close()
