@@ -203,6 +203,10 @@ impl<T> Chan<T> {
 
 /// A stream that its owner can end from outside (a database closing under a live query
 /// stream; see `sqlite::Live`).
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "sqlite-system")),
+    allow(dead_code)
+)]
 pub(crate) trait Cut: Send + Sync {
     /// Ends the stream: the producer's next `send` (or the one it waits in) is refused, and
     /// the consumer gets the items already buffered, then `Err(JobError::ShutDown)`.
