@@ -5,7 +5,8 @@ use std::fmt;
 use std::io;
 
 /// The error of [`Pool::submit`](crate::Pool::submit) and
-/// [`Pool::submit_async`](crate::Pool::submit_async): the pool was shut down.
+/// [`Pool::submit_async`](crate::Pool::submit_async): the pool was shut down, or waiting for
+/// room could never end.
 ///
 /// The refused job is handed back, so nothing is lost.
 ///
@@ -22,6 +23,10 @@ use std::io;
 pub enum SubmitError<F> {
     /// The pool no longer accepts jobs.
     ShutDown(F),
+    /// The queue is full, and every job holding a slot waits in the caller's own serial lane
+    /// behind the caller's job: only the caller's return could make room. Refused at once
+    /// instead of waiting forever.
+    WouldDeadlock(F),
 }
 
 /// The error of [`Pool::try_submit`](crate::Pool::try_submit), with the job handed back.
@@ -58,19 +63,26 @@ pub enum SubmitTimeoutError<F> {
     Timeout(F),
     /// The pool no longer accepts jobs.
     ShutDown(F),
+    /// Room could never come in time; see [`SubmitError::WouldDeadlock`].
+    WouldDeadlock(F),
 }
 
 impl<F> SubmitError<F> {
     /// Returns the refused job.
     pub fn into_inner(self) -> F {
         match self {
-            Self::ShutDown(f) => f,
+            Self::ShutDown(f) | Self::WouldDeadlock(f) => f,
         }
     }
 
-    /// Always `true`: the only reason `submit` refuses a job is shutdown.
+    /// `true` if the pool was shut down.
     pub fn is_shut_down(&self) -> bool {
-        true
+        matches!(self, Self::ShutDown(_))
+    }
+
+    /// `true` if waiting for room could never have ended.
+    pub fn is_would_deadlock(&self) -> bool {
+        matches!(self, Self::WouldDeadlock(_))
     }
 }
 
@@ -97,8 +109,13 @@ impl<F> SubmitTimeoutError<F> {
     /// Returns the refused job.
     pub fn into_inner(self) -> F {
         match self {
-            Self::Timeout(f) | Self::ShutDown(f) => f,
+            Self::Timeout(f) | Self::ShutDown(f) | Self::WouldDeadlock(f) => f,
         }
+    }
+
+    /// `true` if waiting for room could never have ended.
+    pub fn is_would_deadlock(&self) -> bool {
+        matches!(self, Self::WouldDeadlock(_))
     }
 
     /// `true` if no room became free in time.
@@ -115,7 +132,10 @@ impl<F> SubmitTimeoutError<F> {
 // Debug is written by hand: jobs are closures, and closures are never `Debug`.
 impl<F> fmt::Debug for SubmitError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ShutDown(..)")
+        match self {
+            Self::ShutDown(_) => f.write_str("ShutDown(..)"),
+            Self::WouldDeadlock(_) => f.write_str("WouldDeadlock(..)"),
+        }
     }
 }
 
@@ -133,15 +153,21 @@ impl<F> fmt::Debug for SubmitTimeoutError<F> {
         match self {
             Self::Timeout(_) => f.write_str("Timeout(..)"),
             Self::ShutDown(_) => f.write_str("ShutDown(..)"),
+            Self::WouldDeadlock(_) => f.write_str("WouldDeadlock(..)"),
         }
     }
 }
 
 const SHUT_DOWN_MSG: &str = "submitting on a pool that was shut down";
+const DEADLOCK_MSG: &str =
+    "submitting from a lane's job into a queue full of that lane's later jobs would never end";
 
 impl<F> fmt::Display for SubmitError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(SHUT_DOWN_MSG)
+        match self {
+            Self::ShutDown(_) => f.write_str(SHUT_DOWN_MSG),
+            Self::WouldDeadlock(_) => f.write_str(DEADLOCK_MSG),
+        }
     }
 }
 
@@ -159,6 +185,7 @@ impl<F> fmt::Display for SubmitTimeoutError<F> {
         match self {
             Self::Timeout(_) => f.write_str("timed out waiting for room in the queue"),
             Self::ShutDown(_) => f.write_str(SHUT_DOWN_MSG),
+            Self::WouldDeadlock(_) => f.write_str(DEADLOCK_MSG),
         }
     }
 }

@@ -442,15 +442,19 @@ where
         // back after: no reference-count traffic on the hot path.
         let previous = CURRENT.with(|c| c.replace(Some(self as Arc<dyn Control>)));
         let result = panic::catch_unwind(AssertUnwindSafe(|| job.call(state)));
-        let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
         let panicked = result.is_err();
         let outcome = result.map_err(|payload| JobError::Panicked(panic_message(payload)));
-        if let Some(this) = &this {
-            this.mark_finished();
-        }
-        if sink.deliver(outcome, handoff)
-            && let Some(this) = &this
-        {
+        CURRENT.with(|c| {
+            if let Some(this) = &*c.borrow() {
+                this.mark_finished();
+            }
+        });
+        // The job stays current through its delivery: its lane moves on only after, so a
+        // completion callback or wake hook that waits on a later job of the lane (or on room
+        // that only such jobs hold) is refused like the job itself would be.
+        let callback_panicked = sink.deliver(outcome, handoff);
+        let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
+        if callback_panicked && let Some(this) = &this {
             this.callback_panicked();
         }
         panicked

@@ -123,19 +123,18 @@ fn no_limit(result: Result<(), ShutdownTimeout>) {
     debug_assert!(result.is_ok(), "a wait without deadline cannot time out");
 }
 
-// `Refusal::WouldDeadlock` comes only from a pool that lends no worker to a blocked thread,
-// and every such pool is the crate's own (the SQLite writer), which submits through
-// `Core::submit_job` and reports it itself. The public mappers below never see it; they fold it
-// into `ShutDown` (the job comes back either way) rather than panic.
-
 pub(crate) fn submit_error<F>(why: Refusal, f: F) -> SubmitError<F> {
-    debug_assert!(matches!(why, Refusal::ShutDown));
-    SubmitError::ShutDown(f)
+    match why {
+        Refusal::WouldDeadlock => SubmitError::WouldDeadlock(f),
+        // A wait without deadline ends only with room, or with shutdown.
+        Refusal::ShutDown | Refusal::Full | Refusal::Timeout => SubmitError::ShutDown(f),
+    }
 }
 
 pub(crate) fn try_submit_error<F>(why: Refusal, f: F) -> TrySubmitError<F> {
     match why {
         Refusal::Full | Refusal::Timeout => TrySubmitError::Full(f),
+        // `try_submit` never waits, so it never needs refusing as a deadlock.
         Refusal::ShutDown | Refusal::WouldDeadlock => TrySubmitError::ShutDown(f),
     }
 }
@@ -143,7 +142,8 @@ pub(crate) fn try_submit_error<F>(why: Refusal, f: F) -> TrySubmitError<F> {
 pub(crate) fn timeout_error<F>(why: Refusal, f: F) -> SubmitTimeoutError<F> {
     match why {
         Refusal::Full | Refusal::Timeout => SubmitTimeoutError::Timeout(f),
-        Refusal::ShutDown | Refusal::WouldDeadlock => SubmitTimeoutError::ShutDown(f),
+        Refusal::ShutDown => SubmitTimeoutError::ShutDown(f),
+        Refusal::WouldDeadlock => SubmitTimeoutError::WouldDeadlock(f),
     }
 }
 

@@ -14,7 +14,9 @@ use crate::delivery::{JobRef, Room};
 use crate::dequeue::{Timer, lane_idle};
 use crate::error::{JobError, ShutdownTimeout};
 use crate::handle::Handle;
-use crate::job::{Deliver, JobCell, JobFn, JobState, Meta, Outcome, PoolLink, Stateful, Task};
+use crate::job::{
+    self, Deliver, JobCell, JobFn, JobState, Meta, Outcome, PoolLink, Stateful, Task,
+};
 use crate::lane::LaneQueue;
 use crate::options::Opts;
 use crate::queue::Queue;
@@ -335,6 +337,10 @@ impl<S: 'static> Shared<S> {
                 }
                 Wait::Until(deadline) => deadline,
             };
+            if self.room_never_comes(&st) {
+                st.counts.rejected += 1;
+                return Err((prepared, Refusal::WouldDeadlock));
+            }
             if blocked.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
                 // This thread is about to wait on the pool: if it is one of the pool's own,
                 // the pool lends a worker in its place (or refuses, if it cannot lend).
@@ -397,6 +403,21 @@ impl<S: 'static> Shared<S> {
         let reserved = room.reserve_until(deadline, &|| self.state.lock().closed);
         self.state.lock().inbox_waiters.retain(|(w, _)| *w != id);
         reserved
+    }
+
+    /// `true` if the queue is full of jobs that wait in the caller's own lane behind the job
+    /// the caller is running: no worker, lent or not, can take them before the caller returns,
+    /// so waiting for room would never end. (Jobs in the queue itself, or in other lanes,
+    /// free their slots as workers take them.)
+    fn room_never_comes(&self, st: &State<S>) -> bool {
+        let lane = job::current_lane();
+        if lane == 0 || st.queue.len() > 0 {
+            return false;
+        }
+        st.busy_lanes
+            .iter()
+            .find(|l| Arc::as_ptr(l) as usize == lane)
+            .is_some_and(|mine| mine.jobs.lock().waiting.len() >= st.lane_waiting)
     }
 
     /// Counts a submission refused before it reached the queue (its inbox was full), and says

@@ -17,7 +17,7 @@ use crate::delivery::{Ticket, ToCallback};
 use crate::error::{JobError, SubmitError, TrySubmitError};
 use crate::job::{JobFn, drop_quietly};
 use crate::options::Opts;
-use crate::pool::{Core, Pool, StatePool, try_submit_error};
+use crate::pool::{Core, Pool, StatePool, submit_error, try_submit_error};
 use crate::shared::{Refusal, Wait};
 use crate::spin::Backoff;
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
@@ -588,7 +588,7 @@ impl Pool {
             items,
             Wait::Until(None),
         )
-        .map_err(|(job, _)| SubmitError::ShutDown(job.into_producer()))
+        .map_err(|(job, why)| submit_error(why, job.into_producer()))
     }
 
     /// As [`stream`](Self::stream), but never waits for room in the queue.
@@ -645,7 +645,7 @@ impl Pool {
             items,
             Wait::Until(None),
         )
-        .map_err(|(job, _)| SubmitError::ShutDown(job.make))
+        .map_err(|(job, why)| submit_error(why, job.make))
     }
 }
 
@@ -698,7 +698,7 @@ impl<S: 'static> StatePool<S> {
         let (emitter, items) = job_channel(buffer);
         let job = StateProducer { producer, emitter };
         submit_producer(self.core(), job, items, Wait::Until(None))
-            .map_err(|(job, _)| SubmitError::ShutDown(job.into_producer()))
+            .map_err(|(job, why)| submit_error(why, job.into_producer()))
     }
 
     /// As [`stream`](Self::stream), but never waits for room in the queue.

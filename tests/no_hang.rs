@@ -346,3 +346,57 @@ fn huge_sizes_are_typed_errors_or_lazy() {
         .collect();
     assert_eq!(chunks, [vec![1u8; 100]]);
 }
+
+/// A lane's job submitting into a queue that only its own lane's later jobs fill is refused
+/// at once: those jobs start only after it returns. Its completion callback is refused the
+/// same way (the lane moves on only after the callback).
+#[test]
+fn a_lane_job_submitting_into_a_queue_full_of_its_lane_is_refused() {
+    let got = watchdog("lane job into its lane's full queue", || {
+        let pool = one_worker(1);
+        let lane = pool.lane();
+        let l = lane.clone();
+        let (tx, rx) = mpsc::channel();
+        let h = lane
+            .job(move || {
+                let later = l.submit(|| "later").unwrap(); // waits in the lane, holds the slot
+                let refused = l.submit(|| "never").unwrap_err();
+                let timed = l.job(|| "never").submit_timeout(Duration::from_secs(3600));
+                (
+                    later,
+                    refused.is_would_deadlock(),
+                    timed.unwrap_err().is_would_deadlock(),
+                )
+            })
+            .on_complete(move |outcome| {
+                tx.send(outcome).unwrap();
+            })
+            .submit()
+            .unwrap();
+        drop(h);
+        let (later, refused, timed) = rx.recv().unwrap().unwrap();
+        (later.wait(), refused, timed)
+    });
+    assert_eq!(got, (Ok("later"), true, true));
+}
+
+/// A completion callback of a lane's job waiting on a later job of that lane is refused.
+#[test]
+fn a_lane_jobs_callback_waiting_on_its_lane_is_refused() {
+    let got = watchdog("callback waits on its lane", || {
+        let pool = Pool::new();
+        let lane = pool.lane();
+        let l = lane.clone();
+        let (tx, rx) = mpsc::channel();
+        let _ticket = lane
+            .job(|| ())
+            .on_complete(move |_| {
+                let later = l.submit(|| 1).unwrap();
+                tx.send(later.wait()).unwrap();
+            })
+            .submit()
+            .unwrap();
+        rx.recv().unwrap()
+    });
+    assert_eq!(got, Err(JobError::WouldDeadlock));
+}
