@@ -185,6 +185,11 @@ impl PoolBuilder {
     /// For thread budgets, logging, and testing how a program behaves when threads cannot be
     /// created.
     ///
+    /// The hook runs on whichever thread starts the worker: `build`, a worker, the monitor,
+    /// or a submitter (an interactive job that finds no idle worker, or a pool below its CPU
+    /// count starts one on the spot) — `try_submit` included, so a slow hook makes those calls
+    /// slow. Keep it short, and never block in it.
+    ///
     /// # Examples
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};

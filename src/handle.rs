@@ -75,19 +75,22 @@ impl<T> Handle<T> {
     /// Blocks the calling thread: from async code, `.await` the handle instead. The wait spins
     /// for a few microseconds before it parks, because short jobs often finish in that time.
     ///
-    /// # Nested waits
-    /// A job may wait on another job of its own pool: the waiting worker is counted as
-    /// blocked, and while it waits the pool may run one extra worker beyond `max_workers` in
-    /// its place (started at once if jobs wait and no worker is idle). So the job waited on
-    /// always finds a worker, even on a `max_workers(1)` pool, and the wait ends. The pool's
-    /// thread count can exceed `max_workers` by the number of workers blocked in such waits.
+    /// # Waiting from inside the pool
+    /// A job (or a completion callback, a wake hook, …) may wait on another job of its own
+    /// pool: the waiting worker is counted as blocked, and while it waits the pool may run one
+    /// extra worker beyond `max_workers` in its place (started at once if jobs wait and no
+    /// worker is idle). So the job waited on always finds a worker, even on a
+    /// `max_workers(1)` pool, and the wait ends. The pool's thread count can exceed
+    /// `max_workers` by the number of its threads blocked in such waits. Every blocking call
+    /// of the crate follows this rule (see `GUARANTEES.md`).
     ///
     /// Two waits could never end, and return [`JobError::WouldDeadlock`] at once instead: a
-    /// job of a serial lane waiting on a later job of the same lane, and a job of a pool that
-    /// must not grow (the SQLite writer) waiting on a job of that same pool.
+    /// job (or its callback) of a serial lane waiting on a later job of the same lane, and a
+    /// job of a pool that must not grow (the SQLite writer) waiting on a job of that same
+    /// pool.
     ///
     /// (`.await` inside a job, through an executor the job runs itself, is not such a wait:
-    /// the pool cannot see it.)
+    /// the pool cannot see it. Nor are two pools whose jobs wait on each other.)
     ///
     /// # Errors
     /// The [`JobError`] of a job that produced no value, as above.
@@ -270,7 +273,10 @@ impl<T> IntoFuture for Handle<T> {
 
 /// The future of a [`Handle`], made by `.await` or [`IntoFuture::into_future`].
 ///
-/// Dropping it detaches the job, as dropping the handle does.
+/// Dropping it detaches the job, as dropping the handle does. Like every future, it must not
+/// be polled again once it returned `Ready`; if it is, it returns
+/// `Ready(Err(JobError::ShutDown))` again and again (the outcome was already taken), never
+/// panicking and never pending forever.
 #[must_use = "futures do nothing unless polled"]
 pub struct JobFuture<T> {
     rx: oneshot::AsyncReceiver<Outcome<T>>,

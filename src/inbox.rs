@@ -174,7 +174,8 @@ impl<T, K> Inbox<T, K> {
     /// - `None`: the inbox is empty and no job is on its way to it, so waiting would never end.
     ///
     /// For worker threads; a frame loop uses [`try_recv`](Self::try_recv) or
-    /// [`drain`](Self::drain).
+    /// [`drain`](Self::drain). Called on a pool's own thread, it counts that thread as blocked
+    /// while it waits, so jobs of that pool on their way here still find a worker.
     pub fn recv(&self) -> Option<(K, Outcome<T>)> {
         self.recv_until(None)
     }

@@ -94,7 +94,10 @@
 //! [`Pool::lane`] gives a [`Lane`]: its jobs run one at a time, in order, on the shared pool,
 //! with no thread of their own — one lane per document, per connection, per user. A job may
 //! wait on another job of its own pool without deadlocking: the waiting worker lends its place
-//! to a new one (see [`Handle::wait`]).
+//! to a new one (see [`Handle::wait`]). The same holds for every blocking call of the crate
+//! made from a pool's own thread — iterating a stream, `Inbox::recv`, a blocking submit,
+//! `shutdown` — and the waits that only the caller could end (on a later job of its own lane)
+//! are refused at once with `WouldDeadlock`.
 //!
 //! ```
 //! let pool = offthread::Pool::builder().max_workers(1).build()?;

@@ -174,13 +174,18 @@ impl Pool {
     ///
     /// - `Ok(handle)`: accepted; it will resolve exactly once.
     /// - `Err(SubmitError::ShutDown(f))`: the pool was shut down; `f` comes back.
+    /// - `Err(SubmitError::WouldDeadlock(f))`: called from a job of a serial lane, the queue
+    ///   is full, and every slot holds a later job of that lane (none can start before the
+    ///   caller returns); `f` comes back at once instead of waiting forever.
     ///
     /// Blocks only while the queue is full. From async code use
     /// [`submit_async`](Self::submit_async), and from a frame loop
-    /// [`try_submit`](Self::try_submit).
+    /// [`try_submit`](Self::try_submit). A job of this pool that waits here is counted as
+    /// blocked, so a lent worker takes queued jobs and makes room.
     ///
     /// # Errors
-    /// [`SubmitError::ShutDown`] with the job, if the pool no longer accepts jobs.
+    /// [`SubmitError::ShutDown`] with the job, if the pool no longer accepts jobs;
+    /// [`SubmitError::WouldDeadlock`] with the job, as above.
     ///
     /// # Examples
     /// ```
@@ -317,7 +322,10 @@ impl Pool {
     /// Stops intake, lets the queued jobs run, and waits for every worker to exit.
     ///
     /// Idempotent, and callable from any clone. Blocks until the running and queued jobs are
-    /// done. Called from inside one of this pool's jobs, it waits for every *other* worker.
+    /// done. Called from inside one of this pool's jobs, it waits for every *other* worker
+    /// (and counts the caller as blocked, so queued jobs still find a worker); called from a
+    /// callback that the pool's monitor thread runs (an expired job's), it does not wait for
+    /// the monitor. It always returns.
     ///
     /// # Examples
     /// ```

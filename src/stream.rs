@@ -243,7 +243,9 @@ impl<T> Emitter<T> {
     /// - `Err(SendError(item))`: the consumer is gone; the item comes back. Return from the
     ///   producer.
     ///
-    /// Blocks the producer (a worker) while the buffer is full: that is the backpressure.
+    /// Blocks the producer (a worker) while the buffer is full: that is the backpressure. The
+    /// pool counts a blocked worker as blocked, so a consumer that is a job of the same pool
+    /// still finds a worker.
     ///
     /// # Errors
     /// [`SendError`] with the item, when the consumer was dropped.
@@ -330,6 +332,11 @@ impl<T> Iterator for Items<T> {
     type Item = Result<T, JobError>;
 
     /// Blocks until the next item arrives, or returns `None` once the stream has ended.
+    ///
+    /// Called on a pool's own thread, the pool counts the thread as blocked, so the producer
+    /// (a job of the same pool) still finds a worker; on the thread of a pool that cannot lend
+    /// one (a database's writer) waiting on that pool's own producer, it returns
+    /// `Some(Err(JobError::WouldDeadlock))` at once.
     fn next(&mut self) -> Option<Self::Item> {
         let chan = &*self.chan;
         // Declared before the lock guard, so it is dropped after it.

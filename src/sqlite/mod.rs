@@ -277,6 +277,9 @@ impl Db {
     /// Runs `f` on the writer's connection: for anything that writes. Writes run one at a
     /// time, in submission order. Dropping the `Call` does not cancel a write.
     ///
+    /// Called from inside a write (on the writer's own thread) while the writer's queue is
+    /// full, it resolves [`Error::WouldDeadlock`] at once: only the writer could make room.
+    ///
     /// # Examples
     /// ```
     /// let db = offthread::sqlite::Db::open_in_memory()?;
@@ -311,6 +314,10 @@ impl Db {
     /// Runs `f` inside a `BEGIN IMMEDIATE` transaction on the writer: committed if `f` returns
     /// `Ok`, rolled back if it returns `Err` or panics. `IMMEDIATE` takes the write lock up
     /// front, so a read-then-write transaction never fails half-way with `SQLITE_BUSY`.
+    ///
+    /// The transaction is `Db`'s to end: if `f` runs `COMMIT`, `END` or `ROLLBACK` itself, the
+    /// commit is turned into a rollback, nothing of the transaction is committed, and the call
+    /// resolves [`Error::TransactionEndedEarly`].
     ///
     /// # Examples
     /// ```
@@ -348,7 +355,8 @@ impl Db {
     /// Starts a write session: a transaction over several calls, which holds the writer for at
     /// most `limit` (then rolls back and resolves [`Error::Timeout`]); see [`Session`]. Returns
     /// at once; the session begins when the writer reaches it. Waits for room in the writer's
-    /// queue like [`write`](Self::write).
+    /// queue like [`write`](Self::write). Inside the session, a call cannot commit or roll
+    /// back the session's transaction itself ([`Error::TransactionEndedEarly`]).
     pub fn session(&self, limit: Duration) -> Session {
         Session::start(&self.inner.writer, limit, &self.inner.live)
     }
@@ -428,7 +436,15 @@ impl Db {
     /// Closes the database: stops intake, runs the calls already queued, then closes the
     /// readers and last the writer (so SQLite checkpoints the WAL and removes the `-wal` and
     /// `-shm` files) and joins every thread. Idempotent; later calls resolve
-    /// [`Error::Closed`]. Blocks until done.
+    /// [`Error::Closed`]. Blocks until done, and always returns:
+    ///
+    /// - a live [`Session`] is ended: the calls already sent to it run, then its transaction
+    ///   is rolled back and later calls resolve [`Error::Closed`] (commit before closing);
+    /// - a live query stream ([`Rows`]) is ended: its consumer gets the batches already read
+    ///   ahead, then `Err(Error::Closed)`.
+    ///
+    /// So neither an unread stream nor a session — not even one the closing thread holds —
+    /// can hold the close up.
     pub fn close(&self) {
         self.inner.close(false);
     }

@@ -69,7 +69,9 @@ impl Ended {
 /// calls in order, inside that one transaction, until [`commit`](Self::commit) or
 /// [`rollback`](Self::rollback). While it lasts no other write runs, so it has a **time
 /// limit**: past it, the transaction is rolled back, the writer moves on, and the session's
-/// calls resolve [`Error::Timeout`]. Dropping a session without committing rolls it back. A
+/// calls resolve [`Error::Timeout`] — even while calls keep coming (the clock is read before
+/// each), and a statement still running at the limit is interrupted there. Dropping a session
+/// without committing rolls it back; closing its database ends it too. A
 /// call that panics rolls the whole session back ([`Error::Panicked`] for that call,
 /// [`Error::SessionEnded`] for the later ones). An error returned by a call does not end the
 /// session: decide yourself whether to go on, commit or roll back.
