@@ -53,9 +53,11 @@
 //! # Ok::<(), offthread::sqlite::Error>(())
 //! ```
 
+mod builder;
 mod call;
 mod error;
 mod file;
+mod live;
 mod managed;
 mod rows;
 mod session;
@@ -63,26 +65,25 @@ mod session;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-
-use rusqlite::{Connection, OpenFlags, Params, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Params, Transaction, TransactionBehavior};
 
 use crate::delivery::ToHandle;
 use crate::job::Stateful;
 use crate::options::Opts;
-use crate::pool::{Pool, StatePool};
+use crate::pool::StatePool;
 use crate::shared::{Refusal, Wait};
-use crate::stream::Cut;
 
+pub use builder::DbBuilder;
 pub use call::{Call, CallFuture};
 pub use error::Error;
 pub use rows::Rows;
 pub use session::Session;
 
 use call::Reply;
+use live::Live;
 
 /// A worker's connection, or why it could not be opened.
 pub(crate) type Conn = Result<Link, String>;
@@ -94,17 +95,6 @@ pub(crate) struct Link {
     pub(crate) file: Option<file::DbFile>,
 }
 
-/// Runs on a connection before it serves (the writer's, after the built-in set-up).
-type Init = Arc<dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync>;
-
-/// Default busy timeout: how long a connection waits for a lock held by another process.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default prepared-statement cache per connection (rusqlite's own default is 16).
-const STATEMENT_CACHE: usize = 64;
-/// The most reader threads (each with its own connection and page cache) a `Db` runs.
-const MAX_READERS: usize = 256;
-/// Default bound of each queue (writer's, readers').
-const QUEUE_CAPACITY: usize = 1024;
 /// How often (in SQLite VM steps) a reader checks whether its read was cancelled: about a
 /// microsecond of work, so an interrupt lands within microseconds and costs nothing measurable.
 const PROGRESS_STEPS: std::ffi::c_int = 1000;
@@ -127,85 +117,6 @@ struct Inner {
     path: Option<PathBuf>,
     /// Sessions and query streams still alive, for `close` to end.
     live: Live,
-}
-
-/// A database's open sessions and query streams, held weakly: `close` ends each one, so that
-/// neither a session waiting for its owner's next call nor a reader waiting for a consumer
-/// that never reads can hold the close up.
-#[derive(Default)]
-struct Live {
-    state: Mutex<LiveState>,
-}
-
-#[derive(Default)]
-struct LiveState {
-    /// `close` has begun: anything added from now on is ended at once.
-    closed: bool,
-    sessions: Vec<Weak<session::Link>>,
-    streams: Vec<Weak<dyn Cut>>,
-}
-
-/// Adds `item` to `list`, sweeping out the dead entries whenever the list would grow (so its
-/// length stays within twice the live entries, at constant cost per add).
-fn add_live<T: ?Sized>(list: &mut Vec<Weak<T>>, item: Weak<T>) {
-    if list.len() == list.capacity() {
-        list.retain(|w| w.strong_count() > 0);
-    }
-    list.push(item);
-}
-
-impl Live {
-    fn add_session(&self, link: &Arc<session::Link>) {
-        let mut st = self.state.lock();
-        if st.closed {
-            drop(st);
-            link.close();
-            return;
-        }
-        add_live(&mut st.sessions, Arc::downgrade(link));
-    }
-
-    fn add_stream(&self, stream: Weak<dyn Cut>) {
-        let mut st = self.state.lock();
-        if st.closed {
-            drop(st);
-            if let Some(stream) = stream.upgrade() {
-                stream.cut();
-            }
-            return;
-        }
-        add_live(&mut st.streams, stream);
-    }
-
-    /// Ends every live session (rolled back once the calls already sent have run) and query
-    /// stream (its consumer gets `Closed` after the batches already read).
-    fn end_all(&self) {
-        let (sessions, streams) = {
-            let mut st = self.state.lock();
-            st.closed = true;
-            (
-                std::mem::take(&mut st.sessions),
-                std::mem::take(&mut st.streams),
-            )
-        };
-        for link in sessions.iter().filter_map(Weak::upgrade) {
-            link.close();
-        }
-        for stream in streams.iter().filter_map(Weak::upgrade) {
-            stream.cut();
-        }
-    }
-}
-
-/// Configures and opens a [`Db`]; made by [`Db::builder`].
-#[must_use = "a builder does nothing until `open` is called"]
-pub struct DbBuilder {
-    path: Option<PathBuf>,
-    readers: usize,
-    busy_timeout: Duration,
-    statement_cache: usize,
-    queue_capacity: usize,
-    init: Option<Init>,
 }
 
 impl Db {
@@ -530,7 +441,7 @@ where
 }
 
 /// The `Db` error for a refused submission.
-pub(crate) fn refusal(why: Refusal) -> Error {
+fn refusal(why: Refusal) -> Error {
     match why {
         Refusal::Full | Refusal::Timeout => Error::QueueFull,
         Refusal::ShutDown => Error::Closed,
@@ -560,199 +471,4 @@ pub(crate) fn run<T>(conn: &mut Conn, f: impl FnOnce(&mut Connection) -> Reply<T
         Ok(result) => result,
         Err(payload) => panic::resume_unwind(payload),
     }
-}
-
-impl DbBuilder {
-    fn new(path: Option<PathBuf>) -> Self {
-        Self {
-            path,
-            readers: num_cpus::get().clamp(1, 4),
-            busy_timeout: BUSY_TIMEOUT,
-            statement_cache: STATEMENT_CACHE,
-            queue_capacity: QUEUE_CAPACITY,
-            init: None,
-        }
-    }
-
-    /// Reader threads (each with its own read-only connection). Default `min(cpus, 4)`;
-    /// 0 is taken as 1; more than 256 fails [`open`](Self::open). Ignored in memory.
-    pub fn readers(mut self, n: usize) -> Self {
-        self.readers = n.max(1);
-        self
-    }
-
-    /// How long a connection waits for a lock held by another process before
-    /// [`Error::Busy`]. Default 5 s.
-    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
-        self
-    }
-
-    /// Prepared statements cached per connection. Default 64.
-    pub fn statement_cache(mut self, n: usize) -> Self {
-        self.statement_cache = n;
-        self
-    }
-
-    /// The bound of the writer's queue and of the readers' queue. Default 1024; 0 is taken
-    /// as 1.
-    pub fn queue_capacity(mut self, n: usize) -> Self {
-        self.queue_capacity = n.max(1);
-        self
-    }
-
-    /// Runs `init` on the writer's connection after the built-in set-up (WAL, pragmas), before
-    /// the readers open: create tables, set more pragmas. An error fails [`open`](Self::open).
-    pub fn init(
-        mut self,
-        init: impl Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
-    ) -> Self {
-        self.init = Some(Arc::new(init));
-        self
-    }
-
-    /// Opens the database: the writer first (set-up and `init`), then the readers.
-    ///
-    /// # Errors
-    /// [`Error::Open`] naming the step that failed, or saying that `readers` is above
-    /// 256.
-    pub fn open(self) -> Result<Db, Error> {
-        if self.readers > MAX_READERS {
-            return Err(Error::Open(format!(
-                "readers: {} is more than the most a Db runs ({MAX_READERS})",
-                self.readers
-            )));
-        }
-        let cfg = Arc::new(self);
-        let writer = {
-            let writer_cfg = cfg.clone();
-            start(&cfg, "offthread-sqlite-writer", 1, move || {
-                open_writer(&writer_cfg)
-            })?
-        };
-        let readers = match &cfg.path {
-            None => None,
-            Some(_) => {
-                let reader_cfg = cfg.clone();
-                match start(&cfg, "offthread-sqlite-reader", cfg.readers, move || {
-                    open_reader(&reader_cfg)
-                }) {
-                    Ok(pool) => Some(pool),
-                    Err(e) => {
-                        writer.shutdown();
-                        return Err(e);
-                    }
-                }
-            }
-        };
-        Ok(Db {
-            inner: Arc::new(Inner {
-                writer,
-                readers,
-                path: cfg.path.clone(),
-                live: Live::default(),
-            }),
-        })
-    }
-}
-
-impl fmt::Debug for DbBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DbBuilder")
-            .field("path", &self.path)
-            .field("readers", &self.readers)
-            .field("busy_timeout", &self.busy_timeout)
-            .field("statement_cache", &self.statement_cache)
-            .field("queue_capacity", &self.queue_capacity)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Starts `n` threads that each open a connection with `open`, and checks every one opened.
-fn start(
-    cfg: &DbBuilder,
-    name: &str,
-    n: usize,
-    open: impl Fn() -> Conn + Send + Sync + 'static,
-) -> Result<StatePool<Conn>, Error> {
-    let writer = name.ends_with("writer");
-    let mut builder = Pool::builder();
-    if writer {
-        // The writer: a nested wait must never open a second read-write connection.
-        builder = builder.no_lending();
-    }
-    let pool = builder
-        .min_workers(n)
-        .max_workers(n)
-        .queue_capacity(cfg.queue_capacity)
-        .thread_name(name)
-        .keep_alive(Duration::MAX)
-        .build_with_state(open)
-        .map_err(|e| Error::Open(e.to_string()))?;
-    let failures: Vec<String> = pool
-        .broadcast(|conn: &mut Conn| conn.as_ref().err().cloned())
-        .into_iter()
-        .filter_map(|h| h.wait().ok().flatten())
-        .collect();
-    if let Some(first) = failures.into_iter().next() {
-        pool.shutdown();
-        return Err(Error::Open(first));
-    }
-    Ok(pool)
-}
-
-/// The writer's connection: open, then busy timeout, WAL (checked), pragmas, cache, `init`.
-fn open_writer(cfg: &DbBuilder) -> Conn {
-    let step = |what: &str, e: rusqlite::Error| format!("{what}: {e}");
-    let conn = match &cfg.path {
-        Some(path) => {
-            Connection::open(path).map_err(|e| step(&format!("opening {}", path.display()), e))?
-        }
-        None => Connection::open_in_memory().map_err(|e| step("opening in memory", e))?,
-    };
-    conn.busy_timeout(cfg.busy_timeout)
-        .map_err(|e| step("setting busy_timeout", e))?;
-    if cfg.path.is_some() {
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", (), |r| r.get(0))
-            .map_err(|e| step("setting journal_mode=WAL", e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(format!("journal_mode=WAL was refused (mode is {mode})"));
-        }
-    }
-    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-        .map_err(|e| step("setting synchronous and foreign_keys", e))?;
-    conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
-    managed::install(&conn, PROGRESS_STEPS).map_err(|e| step("installing hooks", e))?;
-    if let Some(init) = &cfg.init {
-        init(&conn).map_err(|e| step("running init", e))?;
-    }
-    // The file's identity comes from the path we were given (SQLite reports no path for a
-    // name that is not UTF-8), now that the file exists.
-    let file = cfg.path.as_deref().and_then(file::DbFile::of);
-    Ok(Link { conn, file })
-}
-
-/// A reader's connection, opened read-only at the SQLite level (`SQLITE_OPEN_READONLY`): no
-/// statement on it can write, whatever a closure runs (`PRAGMA query_only=OFF` included). It
-/// sees the WAL through the `-wal` and `-shm` files the writer keeps open.
-fn open_reader(cfg: &DbBuilder) -> Conn {
-    let step = |what: &str, e: rusqlite::Error| format!("reader {what}: {e}");
-    let Some(path) = &cfg.path else {
-        return Err("readers need a database file".to_owned());
-    };
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| step("opening", e))?;
-    conn.busy_timeout(cfg.busy_timeout)
-        .map_err(|e| step("setting busy_timeout", e))?;
-    conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
-    // Cancelling a running read interrupts it: every `PROGRESS_STEPS` VM steps SQLite asks
-    // whether the job this reader is running was cancelled. The flag belongs to the job, so a
-    // cancel can never reach the next job on this connection — unlike `sqlite3_interrupt`,
-    // which is lost if it lands between two statements.
-    conn.progress_handler(PROGRESS_STEPS, Some(crate::is_cancelled))
-        .map_err(|e| step("installing the cancel check", e))?;
-    Ok(Link { conn, file: None })
 }
