@@ -73,6 +73,12 @@ pub(crate) fn role_in(id: usize) -> Option<Role> {
     POOL_THREAD.with(|t| t.borrow().as_ref().filter(|p| p.id == id).map(|p| p.role))
 }
 
+/// `true` on a worker or monitor thread of any pool: the only threads [`enter`] has anything
+/// to do for. A cheap look, for hot paths that would otherwise let a lock go to call `enter`.
+pub(crate) fn is_pool_thread() -> bool {
+    POOL_THREAD.with(|t| t.borrow().is_some())
+}
+
 /// Records whether the calling worker is running a background job.
 pub(crate) fn set_background(on: bool) {
     BACKGROUND.with(|b| b.set(on));

@@ -337,13 +337,26 @@ impl<S: 'static> Shared<S> {
                 }
                 Wait::Until(deadline) => deadline,
             };
+            // The queue is full. Workers usually free a slot within microseconds: spin on the
+            // lock-free hint once, then look again under the lock before parking. (Parking
+            // straight after a failed spin would miss slots freed during the spin, when no one
+            // knew to notify us: a lost wakeup.)
+            if !spun {
+                spun = true;
+                self.spin_for_room(&mut st, deadline);
+                continue;
+            }
             if self.room_never_comes(&st) {
                 st.counts.rejected += 1;
                 return Err((prepared, Refusal::WouldDeadlock));
             }
-            if blocked.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
-                // This thread is about to wait on the pool: if it is one of the pool's own,
-                // the pool lends a worker in its place (or refuses, if it cannot lend).
+            if blocked.is_none()
+                && blocking::is_pool_thread()
+                && deadline.is_none_or(|d| Instant::now() < d)
+            {
+                // This thread is about to park on the pool, and it is a pool's own: the pool
+                // lends a worker in its place (or refuses, if it cannot lend). Then look
+                // again: the lock was let go.
                 let id = blocking::pool_id(self);
                 match MutexGuard::unlocked(&mut st, || blocking::enter(id)) {
                     Ok(guard) => blocked = Some(guard),
@@ -352,15 +365,6 @@ impl<S: 'static> Shared<S> {
                         return Err((prepared, Refusal::WouldDeadlock));
                     }
                 }
-                continue;
-            }
-            // The queue is full. Workers usually free a slot within microseconds: spin on the
-            // lock-free hint once, then look again under the lock before parking. (Parking
-            // straight after a failed spin would miss slots freed during the spin, when no one
-            // knew to notify us: a lost wakeup.)
-            if !spun {
-                spun = true;
-                self.spin_for_room(&mut st, deadline);
                 continue;
             }
             st.room_waiters += 1;
