@@ -193,6 +193,8 @@ mod sync;
 mod worker;
 
 #[cfg(all(test, offthread_loom))]
+mod loom_lend;
+#[cfg(all(test, offthread_loom))]
 mod loom_model;
 
 pub use builder::PoolBuilder;
