@@ -1,6 +1,6 @@
 //! `cargo bench --bench files`: offthread's file API beside direct calls, `tokio::fs` and
 //! `async-fs`, in one run, with interleaved repetitions. Prints medians, ratios and the
-//! issue's bars.
+//! crate's performance targets.
 //!
 //! Scenarios:
 //! - `small`: 2,000 files of 4 KiB, warm cache, read with up to 64 in flight (direct: serially).

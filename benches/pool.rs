@@ -1,5 +1,5 @@
 //! `cargo bench --bench pool`: offthread beside its peers, in one run, with interleaved
-//! repetitions. Prints medians and ratios (offthread ÷ peer) and checks the bars.
+//! repetitions. Prints medians and ratios (offthread ÷ peer) and checks the crate's performance targets.
 //!
 //! Scenarios:
 //! - `rtt`: serial submit-then-wait of a trivial job (median and p99 per round trip).

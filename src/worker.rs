@@ -135,6 +135,7 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
             if let Some(ready) = ready {
                 let _ = ready.send(Err(msg));
             }
+            blocking::leave_pool();
             return; // the guard counts the failure
         }
     };

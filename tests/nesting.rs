@@ -10,7 +10,9 @@
 //! job of a lane one of its ancestors belongs to): like two locks taken in opposite orders,
 //! that is a deadlock of the caller's own making, and GUARANTEES.md lists it as not promised.
 //! Each child uses no lane, a lane above every lane of its ancestors, or — to be refused —
-//! exactly its parent's own lane.
+//! exactly its parent's own lane; a parent refused that wait lets the job go (cancel on drop),
+//! since a job left waiting in the lane would hold a queue slot until the parent returns, and
+//! a descendant blocked on a full queue would then close such a cycle.
 mod common;
 use common::*;
 use offthread::{Inbox, JobError, Lane, Pool, Priority};
@@ -117,8 +119,9 @@ struct World {
     ran: Arc<AtomicU64>,
     /// Waits refused with `WouldDeadlock` (each must have been a same-lane wait).
     refused: Arc<AtomicU64>,
-    /// Jobs never run because their submission was refused with `WouldDeadlock` (a lane's
-    /// job submitting into a queue full of that lane's later jobs), with their subtrees.
+    /// Jobs never run, with their subtrees: a refused wait's job (let go, so cancelled), or a
+    /// submission refused with `WouldDeadlock` (a lane's job submitting into a queue full of
+    /// that lane's later jobs).
     skipped: Arc<AtomicU64>,
 }
 
@@ -151,7 +154,9 @@ impl World {
                         child.lane != 0 && child.lane == node.lane,
                         "refused: {child:?}"
                     );
+                    // Cancelled by its handle's drop: it and its subtree never run.
                     self.refused.fetch_add(1, Ordering::SeqCst);
+                    self.skipped.fetch_add(count(child), Ordering::SeqCst);
                 }
                 Err(JobError::Cancelled) => {
                     // The submission itself was refused (see `skipped`): only a lane's job
@@ -168,7 +173,6 @@ impl World {
     /// Submits `child` (from inside `parent`'s body) and blocks on it as it says. A refused
     /// submission is reported as `Cancelled` (the child never ran).
     fn block_on(&self, parent: &Node, child: &Node) -> Waited {
-        let _ = parent;
         let world = self.clone();
         let node = child.clone();
         let job = move || world.body(&node);
@@ -179,7 +183,14 @@ impl World {
                     0 => self.pool.job(f),
                     l => self.lanes[usize::from(l) - 1].job(f),
                 };
-                b.priority(child.priority)
+                let b = b.priority(child.priority);
+                // A wait on a later job of one's own lane is refused; the caller then lets the
+                // job go (its handle's drop cancels it), as it could never have waited for it.
+                if child.lane != 0 && child.lane == parent.lane {
+                    b.cancel_on_drop()
+                } else {
+                    b
+                }
             }};
         }
         match child.block {
@@ -271,8 +282,7 @@ fn run_tree(workers: usize, capacity: usize, mut root: Node) {
             .wait()
             .expect("the root job");
         assert!(seen >= 1);
-        // Children refused a wait still run, after their lane's head (and may block on
-        // children of their own): let every job finish before intake closes.
+        // Every job has run, or was let go (late jobs of the tree may still be finishing).
         eventually("every job has run", || {
             world.ran.load(Ordering::SeqCst) + world.skipped.load(Ordering::SeqCst) >= total
         });

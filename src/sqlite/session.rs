@@ -162,7 +162,7 @@ impl Session {
 
     /// Runs `f` inside the session's transaction, after the calls before it.
     ///
-    /// Resolves [`Error::QueueFull`] if 256 calls already wait in this session, and
+    /// Resolves [`Error::QueueFull`] if 256 calls already wait in the session, and
     /// [`Error::Timeout`] / [`Error::SessionEnded`] / [`Error::Closed`] once it has ended.
     pub fn run<T, F>(&self, f: F) -> Call<T>
     where
