@@ -11,6 +11,7 @@ use crate::blocking;
 use crate::delivery::Room;
 use crate::job::{Deliver, Handoff, Outcome, drop_quietly};
 use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::waiters::{Waiters, wake_all};
 
 /// A hook run once per delivery.
 type Wake = Box<dyn Fn() + Send + Sync>;
@@ -84,9 +85,8 @@ struct InboxState<T, K> {
     receivers: usize,
     /// Threads blocked waiting for a slot.
     room_waiters: usize,
-    /// Futures of `submit_async` waiting for a slot: (id, waker).
-    async_waiters: Vec<(u64, Waker)>,
-    next_waiter: u64,
+    /// Futures of `submit_async` waiting for a slot.
+    async_waiters: Waiters,
 }
 
 impl<T, K> Inbox<T, K> {
@@ -135,8 +135,7 @@ impl<T, K> Inbox<T, K> {
                     reserved: 0,
                     receivers: 0,
                     room_waiters: 0,
-                    async_waiters: Vec::new(),
-                    next_waiter: 0,
+                    async_waiters: Waiters::default(),
                 }),
                 ready: Condvar::new(),
                 room: Condvar::new(),
@@ -273,7 +272,7 @@ impl<T, K> fmt::Debug for Inbox<T, K> {
 impl<T, K> InboxShared<T, K> {
     /// Frees one slot (an outcome was received, or a reservation given back): wakes one blocked
     /// submitter and hands back the async waiters to wake outside the lock.
-    fn free_slot(&self, st: &mut InboxState<T, K>) -> Vec<(u64, Waker)> {
+    fn free_slot(&self, st: &mut InboxState<T, K>) -> Vec<Waker> {
         st.reserved -= 1;
         if st.room_waiters > 0 {
             self.room.notify_one();
@@ -283,7 +282,7 @@ impl<T, K> InboxShared<T, K> {
             // receivers would wait forever; wake them to return `None`.
             self.ready.notify_all();
         }
-        std::mem::take(&mut st.async_waiters)
+        st.async_waiters.take()
     }
 }
 
@@ -338,26 +337,16 @@ impl<T: Send, K: Send> Room for InboxShared<T, K> {
         let mut st = self.state.lock();
         if st.reserved < self.capacity {
             st.reserved += 1;
-            if let Some(id) = waiter.take() {
-                st.async_waiters.retain(|(w, _)| *w != id);
-            }
+            st.async_waiters.remove(waiter);
             return true;
         }
-        match waiter.and_then(|id| st.async_waiters.iter_mut().find(|(w, _)| *w == id)) {
-            Some((_, registered)) => registered.clone_from(waker),
-            None => {
-                let id = st.next_waiter;
-                st.next_waiter += 1;
-                st.async_waiters.push((id, waker.clone()));
-                *waiter = Some(id);
-            }
-        }
+        st.async_waiters.register(waiter, waker);
         false
     }
 
     fn forget(&self, waiter: &mut Option<u64>) {
-        if let Some(id) = waiter.take() {
-            self.state.lock().async_waiters.retain(|(w, _)| *w != id);
+        if waiter.is_some() {
+            self.state.lock().async_waiters.remove(waiter);
         }
     }
 
@@ -434,11 +423,5 @@ impl<T, K> Iterator for Drain<'_, T, K> {
 impl<T, K> fmt::Debug for Drain<'_, T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Drain").field("left", &self.left).finish()
-    }
-}
-
-fn wake_all(wakers: Vec<(u64, Waker)>) {
-    for (_, waker) in wakers {
-        waker.wake();
     }
 }

@@ -190,6 +190,7 @@ mod stats;
 pub mod stream;
 mod submit;
 mod sync;
+mod waiters;
 mod worker;
 
 #[cfg(all(test, offthread_loom))]

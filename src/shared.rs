@@ -23,6 +23,7 @@ use crate::queue::Queue;
 use crate::spin::Backoff;
 use crate::stats::RunningJob;
 use crate::stats::{Counts, Stats};
+use crate::waiters::{Waiters, wake_all};
 
 /// Keeps a hot atomic on a cache line of its own (128 bytes: adjacent-line prefetch pairs lines).
 #[repr(align(128))]
@@ -124,12 +125,11 @@ pub(crate) struct State<S> {
     pub(crate) running: usize,
     /// Threads blocked in `submit` / `submit_deadline` waiting for room.
     pub(crate) room_waiters: usize,
-    /// Futures of `submit_async` waiting for room: (id, waker).
-    pub(crate) async_waiters: Vec<(u64, Waker)>,
+    /// Futures of `submit_async` waiting for room (or for intake to close).
+    pub(crate) async_waiters: Waiters,
     /// Submitters waiting for room in an inbox (outside the pool): (id, its room), so that
     /// closing intake wakes them too.
     pub(crate) inbox_waiters: Vec<(u64, Arc<dyn Room>)>,
-    pub(crate) next_waiter: u64,
     /// `counts.finished()` when the last worker was reserved (for `grow_on_start`).
     pub(crate) finished_at_mark: u64,
     /// The monitor is watching for a stall (see `Shared::monitor`).
@@ -157,7 +157,7 @@ impl<S: 'static> State<S> {
 /// start (already reserved), jobs to resolve (their closure's `Drop` and their sink are user
 /// code).
 pub(crate) struct After<S> {
-    pub(crate) wakers: Vec<(u64, Waker)>,
+    pub(crate) wakers: Vec<Waker>,
     pub(crate) start: usize,
     pub(crate) discard: Vec<(Arc<dyn Task<S>>, JobError)>,
 }
@@ -267,9 +267,8 @@ impl<S: 'static> Shared<S> {
                 spinning: 0,
                 running: 0,
                 room_waiters: 0,
-                async_waiters: Vec::new(),
+                async_waiters: Waiters::default(),
                 inbox_waiters: Vec::new(),
-                next_waiter: 0,
                 finished_at_mark: 0,
                 monitor_armed: false,
                 monitor_alive: false,
@@ -397,8 +396,7 @@ impl<S: 'static> Shared<S> {
             if st.closed {
                 return false;
             }
-            let id = st.next_waiter;
-            st.next_waiter += 1;
+            let id = st.async_waiters.next_id();
             st.inbox_waiters.push((id, room.clone()));
             id
         };
@@ -461,15 +459,15 @@ impl<S: 'static> Shared<S> {
     {
         let mut st = self.state.lock();
         if st.closed {
-            remove_waiter(&mut st, waiter);
+            st.async_waiters.remove(waiter);
             st.counts.rejected += 1;
             return Err((prepared, Some(Refusal::ShutDown)));
         }
         if st.held() < self.config.queue_capacity {
-            remove_waiter(&mut st, waiter);
+            st.async_waiters.remove(waiter);
             return Ok(self.enqueue(st, prepared));
         }
-        register_waiter(&mut st, waiter, waker);
+        st.async_waiters.register(waiter, waker);
         Err((prepared, None))
     }
 
@@ -479,18 +477,18 @@ impl<S: 'static> Shared<S> {
     pub(crate) fn poll_closed(&self, waiter: &mut Option<u64>, waker: &Waker) -> bool {
         let mut st = self.state.lock();
         if st.closed {
-            remove_waiter(&mut st, waiter);
+            st.async_waiters.remove(waiter);
             st.counts.rejected += 1;
             return true;
         }
-        register_waiter(&mut st, waiter, waker);
+        st.async_waiters.register(waiter, waker);
         false
     }
 
     /// Forgets an async waiter (its future was dropped).
     pub(crate) fn forget_waiter(&self, waiter: &mut Option<u64>) {
         if waiter.is_some() {
-            remove_waiter(&mut self.state.lock(), waiter);
+            self.state.lock().async_waiters.remove(waiter);
         }
     }
 
@@ -544,13 +542,12 @@ impl<S: 'static> Shared<S> {
 
     /// Called after a queue slot was freed: wakes one blocked submitter, and hands back the
     /// async waiters to wake once the lock is released.
-    pub(crate) fn room_freed(&self, st: &mut State<S>) -> Vec<(u64, Waker)> {
+    pub(crate) fn room_freed(&self, st: &mut State<S>) -> Vec<Waker> {
         if st.room_waiters > 0 {
             self.room.notify_one();
         }
-        // Every async waiter retries: simple, and a future dropped after its wake cannot
-        // swallow the slot. The herd is only the futures blocked on a full queue.
-        std::mem::take(&mut st.async_waiters)
+        // Every async waiter retries (see `waiters.rs`).
+        st.async_waiters.take()
     }
 
     /// Stops intake and wakes everyone who waits on the pool. With `abort`, every queued job is
@@ -607,7 +604,7 @@ impl<S: 'static> Shared<S> {
             self.work.notify_all();
             self.room.notify_all();
             self.monitor.notify_all();
-            wakers = std::mem::take(&mut st.async_waiters);
+            wakers = st.async_waiters.take();
             rooms = st.inbox_waiters.clone();
         }
         drop(st);
@@ -722,30 +719,5 @@ impl<S: 'static> Shared<S> {
                 elapsed: now.saturating_duration_since(*started),
             })
             .collect()
-    }
-}
-
-/// Registers (or refreshes) an async waiter's waker.
-fn register_waiter<S>(st: &mut State<S>, waiter: &mut Option<u64>, waker: &Waker) {
-    match waiter.and_then(|id| st.async_waiters.iter_mut().find(|(w, _)| *w == id)) {
-        Some((_, registered)) => registered.clone_from(waker),
-        None => {
-            let id = st.next_waiter;
-            st.next_waiter += 1;
-            st.async_waiters.push((id, waker.clone()));
-            *waiter = Some(id);
-        }
-    }
-}
-
-fn remove_waiter<S>(st: &mut State<S>, waiter: &mut Option<u64>) {
-    if let Some(id) = waiter.take() {
-        st.async_waiters.retain(|(w, _)| *w != id);
-    }
-}
-
-pub(crate) fn wake_all(wakers: Vec<(u64, Waker)>) {
-    for (_, waker) in wakers {
-        waker.wake();
     }
 }
