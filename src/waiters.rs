@@ -39,6 +39,9 @@ impl Waiters {
 
     /// Takes every registered waker, to wake once the lock is released (see [`wake_all`]).
     pub(crate) fn take(&mut self) -> Vec<Waker> {
+        if self.list.is_empty() {
+            return Vec::new(); // the common case, once per job run: no work, no allocation
+        }
         std::mem::take(&mut self.list)
             .into_iter()
             .map(|(_, waker)| waker)
