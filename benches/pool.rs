@@ -3,6 +3,8 @@
 //!
 //! Scenarios:
 //! - `rtt`: serial submit-then-wait of a trivial job (median and p99 per round trip).
+//! - `rtt_await`: the same round trip awaited, the caller under `pollster::block_on` and under
+//!   a tokio current-thread runtime, beside offthread's waited round trip.
 //! - `burst`: 200,000 trivial jobs submitted, then all awaited; jobs/s and peak RSS, each system
 //!   in its own process (and 50,000 to show how RSS scales with the job count).
 //! - `submit`: time for a submit to return while every worker is busy (fixed N = cores pools).
@@ -182,6 +184,19 @@ impl Sys {
     }
 }
 
+impl<T> Pending<T> {
+    /// The result, awaited (from any executor) instead of waited for.
+    async fn into_future(self) -> T {
+        match self {
+            Pending::Offthread(h) => h.await.unwrap(),
+            Pending::Oneshot(rx) => rx.await.unwrap(),
+            Pending::Tokio(h) => h.await.unwrap(),
+            Pending::Blocking(t) => t.await,
+            Pending::Ready(v) => v,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Statistics and printing.
 
@@ -251,6 +266,83 @@ fn rtt(bars: &mut Vec<Bar>) {
         what: format!("rtt median ≤ 0.1× tokio: {ratio_tokio:.3}×"),
         met: ratio_tokio <= 0.1,
     });
+}
+
+/// The executors an awaiting caller runs under in `rtt_await`.
+const EXECUTORS: [&str; 2] = ["pollster", "tokio current_thread"];
+
+fn rtt_await(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## rtt_await — serial submit then `.await` of a trivial job, the caller under an executor's `block_on` ({RTT_ROUNDS} interleaved rounds × {RTT_PER_ROUND})"
+    );
+    let names = ["offthread", "minimal", "tokio", "blocking"];
+    let systems: Vec<Sys> = names.iter().map(|&n| Sys::new(n, false)).collect();
+    let tokio_ct = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let block_on = |exec: usize, p: Pending<u64>| -> u64 {
+        match exec {
+            0 => pollster::block_on(p.into_future()),
+            _ => tokio_ct.block_on(p.into_future()),
+        }
+    };
+    // [executor][system], plus offthread waited as the reference.
+    let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); names.len()]; EXECUTORS.len()];
+    let mut waited = Vec::new();
+    for _ in 0..RTT_ROUNDS {
+        for (exec, per_sys) in samples.iter_mut().enumerate() {
+            for (i, sys) in systems.iter().enumerate() {
+                for _ in 0..200 {
+                    block_on(exec, sys.submit(|| 1u64)); // warm up
+                }
+                for _ in 0..RTT_PER_ROUND {
+                    let t = Instant::now();
+                    let p = sys.submit(|| std::hint::black_box(1u64));
+                    std::hint::black_box(block_on(exec, p));
+                    per_sys[i].push(t.elapsed().as_nanos() as f64);
+                }
+            }
+        }
+        for _ in 0..RTT_PER_ROUND {
+            let t = Instant::now();
+            let p = systems[0].submit(|| std::hint::black_box(1u64));
+            std::hint::black_box(systems[0].wait(p));
+            waited.push(t.elapsed().as_nanos() as f64);
+        }
+    }
+    let waited = median(&mut waited);
+    println!("| executor | system | median | p99 | offthread ÷ system (median) |");
+    println!("|---|---|---|---|---|");
+    for (exec, per_sys) in samples.iter_mut().enumerate() {
+        let meds: Vec<f64> = per_sys.iter_mut().map(|s| median(s)).collect();
+        for (i, name) in names.iter().enumerate() {
+            let p99 = pct(&mut per_sys[i], 0.99);
+            println!(
+                "| {} | {name} | {} | {} | {:.2}× |",
+                EXECUTORS[exec],
+                fmt_ns(meds[i]),
+                fmt_ns(p99),
+                meds[0] / meds[i]
+            );
+        }
+        let vs_min = meds[0] / meds[1];
+        let vs_waited = meds[0] / waited;
+        bars.push(Bar {
+            what: format!(
+                "awaited rtt ({}) ≤ 1.0× the minimal pool awaited: {vs_min:.2}×",
+                EXECUTORS[exec]
+            ),
+            met: vs_min <= 1.0,
+        });
+        bars.push(Bar {
+            what: format!(
+                "awaited rtt ({}) ≤ 1.5× offthread waited ({}): {vs_waited:.2}×",
+                EXECUTORS[exec],
+                fmt_ns(waited)
+            ),
+            met: vs_waited <= 1.5,
+        });
+    }
 }
 
 const BURST_JOBS: usize = 200_000;
@@ -781,6 +873,9 @@ fn main() {
     let mut bars = Vec::new();
     if want("rtt") {
         rtt(&mut bars);
+    }
+    if want("rtt_await") {
+        rtt_await(&mut bars);
     }
     if want("burst") {
         burst(&mut bars);
