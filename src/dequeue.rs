@@ -10,6 +10,7 @@ use crate::blocking::{self, Lender};
 use crate::error::JobError;
 use crate::job::{JobState, Place, PoolLink, Task};
 use crate::lane::LaneQueue;
+use crate::options::Priority;
 use crate::shared::{After, Shared, State};
 
 /// A waiting job's start deadline, ordered so that `BinaryHeap` pops the earliest first.
@@ -180,16 +181,9 @@ impl<S: 'static> Lender for Shared<S> {
             st.bg_running -= 1;
         }
         // This thread stops serving until its wait ends: if jobs wait with no one to take
-        // them, lend a worker now (the limit just rose by one) rather than after a stall.
-        let grow = self.unserved(&st)
-            && if st.idle > 0 {
-                if st.wakeups == 0 {
-                    self.wake_one(&mut st);
-                }
-                false
-            } else {
-                self.reserve_worker(&mut st)
-            };
+        // them, wake a worker, or lend one now (the limit just rose by one) rather than after
+        // a stall — as for an interactive job, since someone waits on the pool right now.
+        let grow = self.wake_or_grow(&mut st, Priority::Interactive);
         drop(st);
         if grow {
             self.start_reserved_worker();

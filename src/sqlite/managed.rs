@@ -58,11 +58,6 @@ impl Managed {
         DEADLINE.set(deadline);
         Self(())
     }
-
-    /// See [`ended_early`].
-    pub(super) fn ended_early<T, E>(&self, conn: &Connection, result: &Result<T, E>) -> bool {
-        ended_early(conn, result)
-    }
 }
 
 /// `true` if a closure ended the managed transaction open on `conn` itself: a commit that the

@@ -252,7 +252,7 @@ impl Db {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let managed = managed::Managed::begin(None);
             let value = f(&tx); // on Err (or a panic) `tx` drops: rolled back
-            if managed.ended_early(&tx, &value) {
+            if managed::ended_early(&tx, &value) {
                 return Err(Error::TransactionEndedEarly);
             }
             drop(managed);
