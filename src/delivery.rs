@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::handle::Handle;
 use crate::inbox::{Inbox, InboxSink};
-use crate::job::{CancelOutcome, Control, Deliver, Handoff, Outcome, drop_quietly};
+use crate::job::{CancelOutcome, Handoff, JobRef, Outcome, OutcomeSink, Room, drop_quietly};
 
 /// Where a job's outcome goes, chosen on a [`JobBuilder`](crate::JobBuilder): [`ToHandle`]
 /// (the default), [`ToInbox`] or [`ToCallback`].
@@ -24,13 +24,14 @@ pub(crate) mod seal {
     // crate, so its methods may use the crate's own types.
     #![allow(private_interfaces)]
 
-    use super::{Delivery, JobRef, Room};
-    use crate::job::Deliver;
+    use super::Delivery;
+    use crate::job::OutcomeSink;
+    use crate::job::{JobRef, Room};
     use std::sync::Arc;
 
     pub trait Sealed<T>: Sized {
         /// What the worker delivers into.
-        type Sink: Deliver<Value = T>;
+        type Sink: OutcomeSink<Value = T>;
         /// What the caller keeps to build the receipt.
         type Rest: Send;
         /// Splits the delivery into the sink, the caller's part, and the room to reserve
@@ -40,29 +41,6 @@ pub(crate) mod seal {
         where
             Self: Delivery<T>;
     }
-}
-
-/// Room that a submission must reserve before it queues: a bounded inbox's capacity.
-pub trait Room: Send + Sync {
-    /// Takes one slot if there is one now; else returns `false`.
-    fn try_reserve(&self) -> bool;
-    /// Takes one slot, waiting until `deadline` (`None`: without limit). Returns `false` on
-    /// timeout, or as soon as `give_up` returns `true` (it is asked before every sleep, under
-    /// the room's own lock, so a [`wake_waiters`](Self::wake_waiters) after `give_up` turns
-    /// true is never missed).
-    fn reserve_until(
-        &self,
-        deadline: Option<std::time::Instant>,
-        give_up: &dyn Fn() -> bool,
-    ) -> bool;
-    /// Wakes every thread waiting in `reserve_until`, so it asks `give_up` again.
-    fn wake_waiters(&self);
-    /// Takes one slot if there is one, else registers `waker` under `waiter`.
-    fn poll_reserve(&self, waiter: &mut Option<u64>, waker: &std::task::Waker) -> bool;
-    /// Forgets an async waiter (its future was dropped or got its slot).
-    fn forget(&self, waiter: &mut Option<u64>);
-    /// Gives back a slot whose job was refused by the pool.
-    fn release(&self);
 }
 
 /// Delivers the outcome to a [`Handle`]: what [`Pool::submit`](crate::Pool::submit) does.
@@ -133,7 +111,7 @@ impl<C, T> fmt::Debug for CallbackSink<C, T> {
     }
 }
 
-impl<C, T> Deliver for CallbackSink<C, T>
+impl<C, T> OutcomeSink for CallbackSink<C, T>
 where
     C: FnOnce(Outcome<T>) + Send + 'static,
     T: Send + 'static,
@@ -173,36 +151,6 @@ where
 {
     type Receipt = Ticket;
 }
-
-/// The caller's reference to a job: cancels it, and cancels a job that has not started when
-/// dropped if the job was submitted with `cancel_on_drop` (a flag the job itself carries, so
-/// this stays one fat pointer).
-pub struct JobRef {
-    job: Arc<dyn Control>,
-}
-
-impl fmt::Debug for JobRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobRef").finish_non_exhaustive()
-    }
-}
-
-impl JobRef {
-    pub(crate) fn new(job: Arc<dyn Control>) -> Self {
-        Self { job }
-    }
-
-    pub(crate) fn control(&self) -> &dyn Control {
-        &*self.job
-    }
-}
-
-impl Drop for JobRef {
-    fn drop(&mut self) {
-        self.job.handle_dropped();
-    }
-}
-
 /// A receipt for a job whose outcome goes to an [`Inbox`] or a callback: it can cancel the job.
 ///
 /// Unlike a [`Handle`], a ticket is not `#[must_use]`: the outcome reaches its inbox or

@@ -1,5 +1,5 @@
 //! Jobs that leave the books without running: cancelled, expired (start deadlines and their
-//! timers), or moved along by their lane; and the pool side of a job (`PoolLink`).
+//! timers), or moved along by their lane; and the pool side of a job (`JobPool`).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::sync::Arc;
@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use crate::blocking::{self, Lender};
 use crate::error::JobError;
-use crate::job::{JobState, Place, PoolLink, Task};
-use crate::lane::LaneQueue;
-use crate::options::Priority;
+use crate::job::LaneQueue;
+use crate::job::Priority;
+use crate::job::{JobPool, JobState, Place, Task};
 use crate::shared::{After, Shared, State};
 
 /// A waiting job's start deadline, ordered so that `BinaryHeap` pops the earliest first.
@@ -144,7 +144,7 @@ impl<S: 'static> Shared<S> {
     }
 }
 
-impl<S: 'static> PoolLink<S> for Shared<S> {
+impl<S: 'static> JobPool<S> for Shared<S> {
     fn cancel_queued(&self, job: &JobState, lane: Option<&Arc<LaneQueue<S>>>) -> bool {
         let mut st = self.state.lock();
         let mut after = After::new();

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::options::Priority;
+use crate::job::Priority;
 use crate::shared::{After, Shared, State};
 use crate::worker;
 

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use oneshot::{RecvTimeoutError, TryRecvError};
 
+use crate::backoff::Backoff;
 use crate::blocking;
-use crate::delivery::JobRef;
 use crate::error::JobError;
+use crate::job::JobRef;
 use crate::job::{self, CancelOutcome, Control, Outcome};
-use crate::spin::Backoff;
 
 /// The caller's side of one submitted job.
 ///

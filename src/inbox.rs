@@ -8,8 +8,8 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::blocking;
-use crate::delivery::Room;
-use crate::job::{Deliver, Handoff, Outcome, drop_quietly};
+use crate::job::Room;
+use crate::job::{Handoff, Outcome, OutcomeSink, drop_quietly};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::waiters::{Waiters, wake_all};
 
@@ -376,7 +376,7 @@ impl<T, K> InboxSink<T, K> {
     }
 }
 
-impl<T: Send + 'static, K: Send + 'static> Deliver for InboxSink<T, K> {
+impl<T: Send + 'static, K: Send + 'static> OutcomeSink for InboxSink<T, K> {
     type Value = T;
     fn deliver(self, outcome: Outcome<T>, _: &dyn Handoff) -> bool {
         let shared = &self.inbox.shared;

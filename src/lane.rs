@@ -6,43 +6,14 @@
 //! while it has nothing to run, costs one small allocation, and its order is exact. Lane jobs
 //! count against the pool's `queue_capacity` like any other queued job.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use crate::error::{SubmitError, TrySubmitError};
 use crate::handle::Handle;
-use crate::job::Task;
+use crate::job::LaneQueue;
 use crate::options::JobBuilder;
 use crate::pool::{Pool, StatePool};
-
-/// A lane's jobs, touched only under the pool's lock (its own lock is never contended).
-pub(crate) struct LaneQueue<S> {
-    pub(crate) jobs: Mutex<LaneJobs<S>>,
-}
-
-pub(crate) struct LaneJobs<S> {
-    /// Jobs behind the head, in submission order; each is `LANED`.
-    pub(crate) waiting: VecDeque<Arc<dyn Task<S>>>,
-    /// The head is in the pool's queue or running.
-    pub(crate) busy: bool,
-    /// While busy: this lane's index in the pool's `busy_lanes`.
-    pub(crate) slot: usize,
-}
-
-impl<S> LaneQueue<S> {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            jobs: Mutex::new(LaneJobs {
-                waiting: VecDeque::new(),
-                busy: false,
-                slot: 0,
-            }),
-        })
-    }
-}
 
 /// A serial lane on a [`Pool`], made by [`Pool::lane`]: jobs submitted through it run one at a
 /// time, in submission order, on the pool's workers, without a thread of their own.

@@ -166,6 +166,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod backoff;
 mod blocking;
 mod builder;
 mod delivery;
@@ -182,7 +183,6 @@ mod options;
 mod pool;
 mod queue;
 mod shared;
-mod spin;
 #[cfg(any(feature = "sqlite", feature = "sqlite-system"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "sqlite-system"))))]
 pub mod sqlite;
@@ -206,9 +206,9 @@ pub use error::{
 pub use global::{global, run};
 pub use handle::{Handle, JobFuture};
 pub use inbox::{Drain, Inbox};
-pub use job::{CancelOutcome, Outcome, is_cancelled};
+pub use job::{CancelOutcome, Outcome, Priority, is_cancelled};
 pub use lane::{Lane, StateLane};
-pub use options::{JobBuilder, Priority};
+pub use options::JobBuilder;
 pub use pool::{Pool, StatePool};
 pub use stats::{RunningJob, Stats};
 pub use stream::{Emitter, Items};

@@ -25,12 +25,12 @@ use std::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::delivery::JobRef;
 use crate::error::JobError;
 use crate::handle::Handle;
-use crate::job::{CancelOutcome, JobCell, JobState, Meta, OffWorker, Place, Plain, PoolLink, Task};
-use crate::lane::LaneQueue;
-use crate::options::Priority;
+use crate::job::JobRef;
+use crate::job::LaneQueue;
+use crate::job::Priority;
+use crate::job::{CancelOutcome, JobCell, JobPool, JobState, Meta, OffWorker, Place, Plain, Task};
 use crate::queue::Queue;
 use crate::sync::Mutex;
 
@@ -83,7 +83,7 @@ impl Model {
         T: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let link: Arc<dyn PoolLink<()>> = self.clone();
+        let link: Arc<dyn JobPool<()>> = self.clone();
         let state = JobState::new(Priority::Normal, cancel_on_drop);
         let cell = Arc::new(JobCell::new(
             Plain(f),
@@ -149,7 +149,7 @@ impl Model {
     }
 }
 
-impl PoolLink<()> for Model {
+impl JobPool<()> for Model {
     fn cancel_queued(&self, job: &JobState, _lane: Option<&Arc<LaneQueue<()>>>) -> bool {
         let mut books = self.books.lock();
         match job.drop_waiting() {
@@ -525,7 +525,7 @@ fn loom_stream_async_consumer_is_woken() {
 #[test]
 fn loom_inbox_delivery_vs_blocking_recv_with_backpressure() {
     use crate::inbox::{Inbox, InboxSink};
-    use crate::job::Deliver;
+    use crate::job::OutcomeSink;
     model(|| {
         let wakes = Arc::new(AtomicUsize::new(0));
         let inbox: Inbox<usize, usize> = {

@@ -9,56 +9,10 @@ use std::time::{Duration, Instant};
 use crate::delivery::{Delivery, ToCallback, ToHandle, ToInbox};
 use crate::error::{SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::inbox::Inbox;
-use crate::job::{Outcome, Plain, Stateful};
-use crate::lane::LaneQueue;
+use crate::job::LaneQueue;
+use crate::job::{Outcome, Plain, Priority, Stateful};
 use crate::pool::{Pool, StatePool, deadline_after, submit_error, timeout_error, try_submit_error};
 use crate::shared::Wait;
-
-/// How urgently a job should start. Set with [`JobBuilder::priority`]; the default is
-/// [`Normal`](Self::Normal).
-///
-/// **The rule.** A free worker takes the oldest `Interactive` job, else the oldest `Normal` one,
-/// else the oldest `Background` one, with two exceptions that keep every job moving:
-/// - **No starvation.** When 16 jobs of higher priority have started while a lower-priority job
-///   waited, the oldest job of that lower class starts next. So a queued job waits behind at
-///   most 16 higher-priority starts per turn, however many keep arriving.
-/// - **Background never holds every worker.** At most
-///   [`background_workers`](crate::PoolBuilder::background_workers) workers run `Background`
-///   jobs at once (default: `max_workers - 1`, at least 1), and an `Interactive` job that finds
-///   no idle worker starts a new one at once (up to `max_workers`) instead of waiting for the
-///   pool's growth rules. A flood of background work therefore cannot delay interactive work
-///   by more than a thread start.
-///
-/// Priorities order the pool's queue only; a running job is never paused for a more urgent one.
-///
-/// # Examples
-/// ```
-/// use offthread::{Pool, Priority};
-/// let pool = Pool::new();
-/// let thumb = pool.job(|| "thumbnail").priority(Priority::Interactive).submit()?;
-/// let index = pool.job(|| "index").priority(Priority::Background).submit()?;
-/// assert_eq!(thumb.wait(), Ok("thumbnail"));
-/// assert_eq!(index.wait(), Ok("index"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum Priority {
-    /// Someone is waiting on it now (a click, a frame): taken before everything else.
-    Interactive,
-    /// Ordinary work.
-    #[default]
-    Normal,
-    /// Work nobody waits for (indexing, prefetching, cleanup): runs when the others leave room,
-    /// and never on every worker.
-    Background,
-}
-
-impl Priority {
-    /// Index in the queue's per-priority arrays.
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// A job's options as the pool sees them.
 pub(crate) struct Opts<S> {

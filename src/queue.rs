@@ -13,8 +13,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::job::Priority;
 use crate::job::Task;
-use crate::options::Priority;
 
 /// Sweep only past this many tombstones, so a few cancels never trigger an O(n) pass.
 const SWEEP_MIN: usize = 32;
@@ -182,12 +182,12 @@ impl<S: 'static> Queue<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{JobCell, JobState, Meta, Plain, PoolLink};
-    use crate::lane::LaneQueue;
+    use crate::job::LaneQueue;
+    use crate::job::{JobCell, JobPool, JobState, Meta, Plain};
 
     /// A pool stand-in that flips the state, as the real one does under its lock.
     struct NoPool;
-    impl PoolLink<()> for NoPool {
+    impl JobPool<()> for NoPool {
         fn cancel_queued(&self, job: &JobState, _: Option<&Arc<LaneQueue<()>>>) -> bool {
             job.drop_waiting().is_some()
         }

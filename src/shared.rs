@@ -9,18 +9,18 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::backoff::Backoff;
 use crate::blocking::{self, Role};
-use crate::delivery::{JobRef, Room};
 use crate::dequeue::{Timer, lane_idle};
 use crate::error::{JobError, ShutdownTimeout};
 use crate::handle::Handle;
+use crate::job::LaneQueue;
 use crate::job::{
-    self, Deliver, JobCell, JobFn, JobState, Meta, Outcome, PoolLink, Stateful, Task,
+    self, JobCell, JobFn, JobPool, JobState, Meta, Outcome, OutcomeSink, Stateful, Task,
 };
-use crate::lane::LaneQueue;
+use crate::job::{JobRef, Room};
 use crate::options::Opts;
 use crate::queue::Queue;
-use crate::spin::Backoff;
 use crate::stats::RunningJob;
 use crate::stats::{Counts, Stats};
 use crate::waiters::{Waiters, wake_all};
@@ -75,7 +75,7 @@ pub(crate) struct Config<S> {
     pub(crate) on_stop: Option<Hook>,
     /// Asked before every thread start; an error refuses it (see `PoolBuilder::before_spawn`).
     pub(crate) before_spawn: Option<SpawnHook>,
-    /// Nested waits may lend a worker (see `PoolLink::enter_wait`).
+    /// Nested waits may lend a worker (see `JobPool::enter_wait`).
     pub(crate) lend: bool,
     pub(crate) init: Init<S>,
 }
@@ -296,9 +296,9 @@ impl<S: 'static> Shared<S> {
     ) -> Prepared<S, J, D>
     where
         J: JobFn<S, D::Value>,
-        D: Deliver,
+        D: OutcomeSink,
     {
-        let pool: Arc<dyn PoolLink<S>> = self.clone();
+        let pool: Arc<dyn JobPool<S>> = self.clone();
         let meta = Meta::new(opts.name, opts.deadline, opts.lane);
         let state = JobState::new(opts.priority, opts.cancel_on_drop);
         Prepared {
@@ -314,7 +314,7 @@ impl<S: 'static> Shared<S> {
     ) -> Result<Queued<S, J, D>, Refused<S, J, D>>
     where
         J: JobFn<S, D::Value>,
-        D: Deliver,
+        D: OutcomeSink,
     {
         // Declared before the lock guard, so it is dropped after it: giving a lent worker back
         // takes the lock.
@@ -455,7 +455,7 @@ impl<S: 'static> Shared<S> {
     ) -> Result<Queued<S, J, D>, Pending<S, J, D>>
     where
         J: JobFn<S, D::Value>,
-        D: Deliver,
+        D: OutcomeSink,
     {
         let mut st = self.state.lock();
         if st.closed {
@@ -501,7 +501,7 @@ impl<S: 'static> Shared<S> {
     ) -> Arc<JobCell<S, J, D>>
     where
         J: JobFn<S, D::Value>,
-        D: Deliver,
+        D: OutcomeSink,
     {
         let cell = prepared.cell;
         let task: Arc<dyn Task<S>> = cell.clone();

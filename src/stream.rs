@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use crate::backoff::Backoff;
 use crate::blocking;
 use crate::delivery::{Ticket, ToCallback};
 use crate::error::{JobError, SubmitError, TrySubmitError};
@@ -19,7 +20,6 @@ use crate::job::{JobFn, drop_quietly};
 use crate::options::Opts;
 use crate::pool::{Core, Pool, StatePool, submit_error, try_submit_error};
 use crate::shared::{Refusal, Wait};
-use crate::spin::Backoff;
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Added to `Chan::hint` when the producer has ended.

@@ -6,8 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::delivery::{Delivery, JobRef, Room, seal::Sealed};
+use crate::delivery::{Delivery, seal::Sealed};
 use crate::job::{JobCell, JobFn};
+use crate::job::{JobRef, Room};
 use crate::options::Opts;
 use crate::pool::Core;
 use crate::shared::{Prepared, Refusal, Shared, Wait};
