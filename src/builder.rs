@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::worker;
+use crate::engine::{Config, Hook, Shared, SpawnHook};
 use crate::error::{BuildError, BuildErrorKind};
 use crate::pool::{Pool, StatePool};
-use crate::shared::{Config, Hook, Shared, SpawnHook};
-use crate::worker;
 
 /// Default `max_workers`: blocking calls mostly wait, so many may usefully wait at once (tokio
 /// allows 512, smol's `blocking` 500); growth past the CPU count happens only when workers are

@@ -166,37 +166,19 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod backoff;
-mod blocking;
+// The public API. Each public type has one path: the crate root, or its module (`fs`,
+// `sqlite`, `stream`) for the extras.
 mod builder;
 mod delivery;
-mod dequeue;
 mod error;
-pub mod fs;
 mod global;
-mod growth;
 mod handle;
 mod inbox;
-mod job;
 mod lane;
 mod options;
 mod pool;
-mod queue;
-mod shared;
-#[cfg(any(feature = "sqlite", feature = "sqlite-system"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "sqlite-system"))))]
-pub mod sqlite;
 mod stats;
-pub mod stream;
 mod submit;
-mod sync;
-mod waiters;
-mod worker;
-
-#[cfg(all(test, offthread_loom))]
-mod loom_lend;
-#[cfg(all(test, offthread_loom))]
-mod loom_model;
 
 pub use builder::PoolBuilder;
 pub use delivery::{Delivery, Ticket, ToCallback, ToHandle, ToInbox};
@@ -211,7 +193,26 @@ pub use lane::{Lane, StateLane};
 pub use options::JobBuilder;
 pub use pool::{Pool, StatePool};
 pub use stats::{RunningJob, Stats};
-pub use stream::{Emitter, Items};
+
+// The engine below the API, and the leaves both use.
+mod backoff;
+mod blocking;
+mod engine;
+mod job;
+mod sync;
+mod waiters;
+
+// Extras built on the API.
+pub mod fs;
+#[cfg(any(feature = "sqlite", feature = "sqlite-system"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "sqlite-system"))))]
+pub mod sqlite;
+pub mod stream;
+
+#[cfg(all(test, offthread_loom))]
+mod loom_lend;
+#[cfg(all(test, offthread_loom))]
+mod loom_model;
 
 // The README's examples compile and run as doctests.
 #[cfg(doctest)]

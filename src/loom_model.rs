@@ -25,13 +25,13 @@ use std::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
+use crate::engine::Queue;
 use crate::error::JobError;
 use crate::handle::Handle;
 use crate::job::JobRef;
 use crate::job::LaneQueue;
 use crate::job::Priority;
 use crate::job::{CancelOutcome, JobCell, JobPool, JobState, Meta, OffWorker, Place, Plain, Task};
-use crate::queue::Queue;
 use crate::sync::Mutex;
 
 /// The pool's lock and what it guards.

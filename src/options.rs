@@ -7,33 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::delivery::{Delivery, ToCallback, ToHandle, ToInbox};
+use crate::engine::{Opts, Wait};
 use crate::error::{SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::inbox::Inbox;
 use crate::job::LaneQueue;
 use crate::job::{Outcome, Plain, Priority, Stateful};
 use crate::pool::{Pool, StatePool, deadline_after, submit_error, timeout_error, try_submit_error};
-use crate::shared::Wait;
-
-/// A job's options as the pool sees them.
-pub(crate) struct Opts<S> {
-    pub(crate) priority: Priority,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) cancel_on_drop: bool,
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) lane: Option<Arc<LaneQueue<S>>>,
-}
-
-impl<S> Default for Opts<S> {
-    fn default() -> Self {
-        Self {
-            priority: Priority::Normal,
-            deadline: None,
-            cancel_on_drop: false,
-            name: None,
-            lane: None,
-        }
-    }
-}
 
 /// A job with options, made by [`Pool::job`], [`StatePool::job`] or a lane's `job`; submit it
 /// with any call of the submission family.

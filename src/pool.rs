@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use crate::builder::PoolBuilder;
 use crate::delivery::ToHandle;
+use crate::engine::Opts;
+use crate::engine::{Refusal, Shared, Wait};
 use crate::error::{ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::handle::Handle;
-use crate::job::{Plain, Stateful};
+use crate::job::{JobRef, Outcome, Plain, Stateful};
 use crate::lane::{Lane, StateLane};
-use crate::options::{JobBuilder, Opts};
-use crate::shared::{Refusal, Shared, Wait};
+use crate::options::JobBuilder;
 use crate::stats::{RunningJob, Stats};
 
 /// A bounded pool of worker threads for blocking calls.
@@ -564,7 +565,18 @@ impl<S: 'static> StatePool<S> {
         F: Fn(&mut S) -> T + Send + Sync + 'static,
         T: Send + 'static,
     {
-        self.core.shared().broadcast(Arc::new(f))
+        let f = Arc::new(f);
+        let make = || {
+            let f = f.clone();
+            let (tx, rx) = oneshot::channel::<Outcome<T>>();
+            (Stateful(move |state: &mut S| f(state)), tx, rx)
+        };
+        self.core
+            .shared()
+            .broadcast(make)
+            .into_iter()
+            .map(|(cell, rx)| Handle::new(rx, JobRef::new(cell)))
+            .collect()
     }
 
     /// Stops intake, runs what is queued, waits for every worker. See [`Pool::shutdown`].

@@ -15,11 +15,11 @@ use std::task::{Context, Poll, Waker};
 use crate::backoff::Backoff;
 use crate::blocking;
 use crate::delivery::{Ticket, ToCallback};
+use crate::engine::Opts;
+use crate::engine::{Refusal, Wait};
 use crate::error::{JobError, SubmitError, TrySubmitError};
 use crate::job::{JobFn, drop_quietly};
-use crate::options::Opts;
 use crate::pool::{Core, Pool, StatePool, submit_error, try_submit_error};
-use crate::shared::{Refusal, Wait};
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Added to `Chan::hint` when the producer has ended.

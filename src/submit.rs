@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::delivery::{Delivery, seal::Sealed};
+use crate::engine::Opts;
+use crate::engine::{Prepared, Refusal, Shared, Wait};
 use crate::job::{JobCell, JobFn};
 use crate::job::{JobRef, Room};
-use crate::options::Opts;
 use crate::pool::Core;
-use crate::shared::{Prepared, Refusal, Shared, Wait};
 
 type Sink<D, T> = <D as Sealed<T>>::Sink;
 type Rest<D, T> = <D as Sealed<T>>::Rest;

@@ -71,10 +71,10 @@ use std::time::Duration;
 use rusqlite::{Connection, Params, Transaction, TransactionBehavior};
 
 use crate::delivery::ToHandle;
+use crate::engine::Opts;
+use crate::engine::{Refusal, Wait};
 use crate::job::Stateful;
-use crate::options::Opts;
 use crate::pool::StatePool;
-use crate::shared::{Refusal, Wait};
 
 pub use builder::DbBuilder;
 pub use call::{Call, CallFuture};

@@ -14,11 +14,11 @@ use rusqlite::{Connection, Params};
 use super::call::{Call, Reply};
 use super::{Conn, Error, Live, managed};
 use crate::delivery::ToHandle;
+use crate::engine::Opts;
+use crate::engine::{Refusal, Wait};
 use crate::handle::detached;
 use crate::job::{Stateful, panic_message};
-use crate::options::Opts;
 use crate::pool::StatePool;
-use crate::shared::{Refusal, Wait};
 
 /// Calls that may wait in one session before `run` refuses with [`Error::QueueFull`].
 const SESSION_QUEUE: usize = 256;

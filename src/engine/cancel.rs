@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::{After, Shared, State};
 use crate::blocking::{self, Lender};
 use crate::error::JobError;
 use crate::job::LaneQueue;
 use crate::job::Priority;
 use crate::job::{JobPool, JobState, Place, Task};
-use crate::shared::{After, Shared, State};
 
 /// A waiting job's start deadline, ordered so that `BinaryHeap` pops the earliest first.
 pub(crate) struct Timer<S> {

@@ -5,9 +5,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::worker;
+use super::{After, Shared, State};
 use crate::job::Priority;
-use crate::shared::{After, Shared, State};
-use crate::worker;
 
 /// How long every worker must be busy with no job finishing before the monitor grows the pool
 /// past the CPU count.

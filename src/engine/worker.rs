@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use parking_lot::MutexGuard;
 
+use super::growth::LONG_JOB;
+use super::{After, Shared, State};
 use crate::backoff::Backoff;
 use crate::blocking::{self, Role};
 use crate::error::JobError;
-use crate::growth::LONG_JOB;
 use crate::job::Priority;
 use crate::job::{Handoff, Task, drop_quietly, panic_message};
-use crate::shared::{After, Shared, State};
 
 /// The worker's side of a delivery (see `job::Handoff`): it raises `Shared::finishing` just
 /// before the outcome goes to a waiting caller, and lowers it again if the worker turns out
