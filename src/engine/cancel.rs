@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{After, Shared, State};
+use super::{Deferred, Shared, State};
 use crate::blocking::{self, Lender};
 use crate::error::JobError;
 use crate::job::LaneQueue;
@@ -51,7 +51,7 @@ impl<S: 'static> Shared<S> {
     }
 
     /// Expires every waiting job whose start deadline is `now` or earlier.
-    pub(crate) fn expire_due(&self, st: &mut State<S>, now: Instant, after: &mut After<S>) {
+    pub(crate) fn expire_due(&self, st: &mut State<S>, now: Instant, after: &mut Deferred<S>) {
         let mut freed = false;
         while st.timers.peek().is_some_and(|t| t.at <= now) {
             let Some(Timer { task, .. }) = st.timers.pop() else {
@@ -78,7 +78,7 @@ impl<S: 'static> Shared<S> {
         st: &mut State<S>,
         job: &JobState,
         lane: Option<&Arc<LaneQueue<S>>>,
-        after: &mut After<S>,
+        after: &mut Deferred<S>,
     ) -> bool {
         match job.drop_waiting() {
             None => false,
@@ -121,7 +121,7 @@ impl<S: 'static> Shared<S> {
         &self,
         st: &mut State<S>,
         lane: &LaneQueue<S>,
-        after: &mut After<S>,
+        after: &mut Deferred<S>,
     ) {
         let mut jobs = lane.jobs.lock();
         while let Some(next) = jobs.waiting.pop_front() {
@@ -147,7 +147,7 @@ impl<S: 'static> Shared<S> {
 impl<S: 'static> JobPool<S> for Shared<S> {
     fn cancel_queued(&self, job: &JobState, lane: Option<&Arc<LaneQueue<S>>>) -> bool {
         let mut st = self.state.lock();
-        let mut after = After::new();
+        let mut after = Deferred::new();
         if !self.unqueue(&mut st, job, lane, &mut after) {
             return false;
         }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::worker;
-use super::{After, Shared, State};
+use super::{Deferred, Shared, State};
 use crate::job::Priority;
 
 /// How long every worker must be busy with no job finishing before the monitor grows the pool
@@ -165,7 +165,7 @@ impl<S: 'static> Shared<S> {
                 break 'watch;
             }
             let now = Instant::now();
-            let mut after = After::new();
+            let mut after = Deferred::new();
             self.expire_due(&mut st, now, &mut after);
             if !after.is_empty() {
                 drop(st);

@@ -155,13 +155,13 @@ impl<S: 'static> State<S> {
 /// Work found under the lock that must run after it is released: wakers to wake, workers to
 /// start (already reserved), jobs to resolve (their closure's `Drop` and their sink are user
 /// code).
-pub(crate) struct After<S> {
+pub(crate) struct Deferred<S> {
     pub(crate) wakers: Vec<Waker>,
     pub(crate) start: usize,
     pub(crate) discard: Vec<(Arc<dyn Task<S>>, JobError)>,
 }
 
-impl<S: 'static> After<S> {
+impl<S: 'static> Deferred<S> {
     pub(crate) fn new() -> Self {
         Self {
             wakers: Vec::new(),

@@ -12,7 +12,7 @@ use std::time::Instant;
 use parking_lot::MutexGuard;
 
 use super::growth::LONG_JOB;
-use super::{After, Shared, State};
+use super::{Deferred, Shared, State};
 use crate::backoff::Backoff;
 use crate::blocking::{self, Role};
 use crate::error::JobError;
@@ -175,7 +175,7 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
     'serve: loop {
         let next = next_task(shared, &mut st, id, &mut expired);
         // Jobs whose start deadline passed while queued resolve `Expired`, after the lock.
-        let mut after = After::new();
+        let mut after = Deferred::new();
         for task in expired.drain(..) {
             st.counts.expired += 1;
             if let Some(lane) = task.meta().lane() {
@@ -257,7 +257,7 @@ fn run_claimed<S: 'static>(
     state: &mut S,
     task: Arc<dyn Task<S>>,
     jobs_run: &mut u32,
-    mut after: After<S>,
+    mut after: Deferred<S>,
 ) {
     let background = task.state().priority == Priority::Background;
     st.running += 1;
@@ -309,7 +309,7 @@ fn run_claimed<S: 'static>(
     } else {
         st.counts.completed += 1;
     }
-    let mut after = After::new();
+    let mut after = Deferred::new();
     if let Some(lane) = lane {
         shared.advance_lane(st, &lane, &mut after);
     }
