@@ -126,10 +126,11 @@ impl PoolBuilder {
         self
     }
 
-    /// The most jobs that may wait for a worker. At least 1. A full queue makes `submit` wait,
-    /// `try_submit` refuse, and `submit_async` pend.
+    /// The most jobs that may wait for a worker; 0 is taken as 1, as for every capacity in
+    /// this crate (an inbox's, a stream's buffer, a database's queue). A full queue makes
+    /// `submit` wait, `try_submit` refuse, and `submit_async` pend.
     pub fn queue_capacity(mut self, n: usize) -> Self {
-        self.queue_capacity = n;
+        self.queue_capacity = n.max(1);
         self
     }
 
@@ -217,7 +218,7 @@ impl PoolBuilder {
     /// Builds a [`Pool`] and starts its `min_workers` threads.
     ///
     /// # Errors
-    /// A [`BuildError`] if `max_workers` or `min_workers` or `queue_capacity` is 0, if
+    /// A [`BuildError`] if `max_workers` or `min_workers` is 0, if
     /// `min_workers > max_workers`, if the thread name holds a NUL byte, if the OS refuses a
     /// thread, or if a start hook panics. Threads already started are stopped first.
     pub fn build(self) -> Result<Pool, BuildError> {
@@ -258,9 +259,6 @@ impl PoolBuilder {
                 min: self.min_workers,
                 max: self.max_workers,
             });
-        }
-        if self.queue_capacity == 0 {
-            return Err(BuildErrorKind::ZeroCapacity);
         }
         if let Some(n) = self.background_workers
             && (n == 0 || n > self.max_workers)

@@ -327,7 +327,6 @@ pub(crate) enum BuildErrorKind {
     ZeroMaxWorkers,
     ZeroMinWorkers,
     MinAboveMax { min: usize, max: usize },
-    ZeroCapacity,
     BackgroundWorkers { n: usize, max: usize },
     NulInThreadName,
     Spawn(io::Error),
@@ -358,7 +357,6 @@ impl fmt::Display for BuildError {
             BuildErrorKind::MinAboveMax { min, max } => {
                 write!(f, "min_workers ({min}) is greater than max_workers ({max})")
             }
-            BuildErrorKind::ZeroCapacity => f.write_str("queue_capacity must be at least 1"),
             BuildErrorKind::BackgroundWorkers { n, max } => write!(
                 f,
                 "background_workers ({n}) must be at least 1 and at most max_workers ({max})"

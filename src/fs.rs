@@ -42,7 +42,7 @@ use crate::global::global;
 use crate::handle::{Handle, resolved};
 use crate::options::JobBuilder;
 use crate::pool::Pool;
-use crate::stream::{Emitter, Items};
+use crate::stream;
 
 /// A filesystem call, ready to submit: what [`Fs`]'s methods put in their [`JobBuilder`].
 pub type Op<T> = Box<dyn FnOnce() -> io::Result<T> + Send + 'static>;
@@ -246,19 +246,19 @@ impl<'p> Fs<'p> {
 fn start<T: Send + 'static>(
     pool: &Pool,
     buffer: usize,
-    producer: impl FnOnce(&mut Emitter<io::Result<T>>) + Send + 'static,
+    producer: impl FnOnce(&mut stream::Sender<io::Result<T>>) + Send + 'static,
 ) -> ReadStream<T> {
     let items = pool
         .stream(buffer, producer)
-        .unwrap_or_else(|_| Items::failed(JobError::ShutDown));
+        .unwrap_or_else(|_| stream::Receiver::failed(JobError::ShutDown));
     ReadStream { items }
 }
 
 /// The most a chunk's buffer is given up front (bytes).
 const PREALLOC_LIMIT: usize = 4 << 20;
 
-fn send_chunks(path: &Path, chunk_size: usize, out: &mut Emitter<io::Result<Vec<u8>>>) {
-    let fail = |out: &mut Emitter<_>, e| {
+fn send_chunks(path: &Path, chunk_size: usize, out: &mut stream::Sender<io::Result<Vec<u8>>>) {
+    let fail = |out: &mut stream::Sender<_>, e| {
         let _ = out.send(Err(with_path("read", path, None, e)));
     };
     if chunk_size == 0 {
@@ -285,7 +285,7 @@ fn send_chunks(path: &Path, chunk_size: usize, out: &mut Emitter<io::Result<Vec<
     }
 }
 
-fn send_lines(path: &Path, out: &mut Emitter<io::Result<String>>) {
+fn send_lines(path: &Path, out: &mut stream::Sender<io::Result<String>>) {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) => {
@@ -321,7 +321,7 @@ fn send_lines(path: &Path, out: &mut Emitter<io::Result<String>>) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ReadStream<T> {
-    items: Items<io::Result<T>>,
+    items: stream::Receiver<io::Result<T>>,
 }
 
 /// A file in chunks: [`read_chunks`].

@@ -7,13 +7,16 @@
 //! count against the pool's `queue_capacity` like any other queued job.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::error::{SubmitError, TrySubmitError};
+use crate::error::{SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::handle::Handle;
 use crate::job::LaneQueue;
 use crate::options::JobBuilder;
 use crate::pool::{Pool, StatePool};
+use crate::surface::lane_surface;
 
 /// A serial lane on a [`Pool`], made by [`Pool::lane`]: jobs submitted through it run one at a
 /// time, in submission order, on the pool's workers, without a thread of their own.
@@ -47,54 +50,9 @@ use crate::pool::{Pool, StatePool};
 /// assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3, 4]); // in order, one at a time
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
 pub struct Lane {
     pool: Pool,
     queue: Arc<LaneQueue<()>>,
-}
-
-impl Lane {
-    pub(crate) fn new(pool: Pool) -> Self {
-        Self {
-            pool,
-            queue: LaneQueue::new(),
-        }
-    }
-
-    /// A job on this lane with options (priority, deadline, inbox, …); see [`JobBuilder`].
-    pub fn job<F>(&self, f: F) -> JobBuilder<'_, Pool, F> {
-        JobBuilder::new(&self.pool, f, Some(self.queue.clone()))
-    }
-
-    /// Queues `f` on this lane, waiting for room in the pool's queue; as [`Pool::submit`].
-    ///
-    /// # Errors
-    /// [`SubmitError::ShutDown`] with the job, if the pool no longer accepts jobs.
-    pub fn submit<F, T>(&self, f: F) -> Result<Handle<T>, SubmitError<F>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.job(f).submit()
-    }
-
-    /// Queues `f` on this lane if there is room now; never blocks; as [`Pool::try_submit`].
-    ///
-    /// # Errors
-    /// [`TrySubmitError::Full`] or [`TrySubmitError::ShutDown`], with the job.
-    pub fn try_submit<F, T>(&self, f: F) -> Result<Handle<T>, TrySubmitError<F>>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.job(f).try_submit()
-    }
-}
-
-impl fmt::Debug for Lane {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Lane").finish_non_exhaustive()
-    }
 }
 
 /// A serial lane on a [`StatePool`], made by [`StatePool::lane`]; as [`Lane`], with jobs that
@@ -105,50 +63,12 @@ pub struct StateLane<S: 'static> {
     queue: Arc<LaneQueue<S>>,
 }
 
-impl<S: 'static> Clone for StateLane<S> {
-    fn clone(&self) -> Self {
-        Self {
-            pool: self.pool.clone(),
-            queue: self.queue.clone(),
-        }
-    }
-}
+lane_surface! { impl [] Lane; captures []; pool Pool; args (); }
+lane_surface! { impl [S: 'static] StateLane<S>; captures [S]; pool StatePool<S>; args (&mut S); }
 
-impl<S: 'static> StateLane<S> {
-    pub(crate) fn new(pool: StatePool<S>) -> Self {
-        Self {
-            pool,
-            queue: LaneQueue::new(),
-        }
-    }
-
-    /// A job on this lane with options; see [`JobBuilder`].
-    pub fn job<F>(&self, f: F) -> JobBuilder<'_, StatePool<S>, F> {
-        JobBuilder::new(&self.pool, f, Some(self.queue.clone()))
-    }
-
-    /// Queues `f` on this lane, waiting for room; as [`StatePool::submit`].
-    ///
-    /// # Errors
-    /// [`SubmitError::ShutDown`] with the job, if the pool no longer accepts jobs.
-    pub fn submit<F, T>(&self, f: F) -> Result<Handle<T>, SubmitError<F>>
-    where
-        F: FnOnce(&mut S) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.job(f).submit()
-    }
-
-    /// Queues `f` on this lane if there is room now; never blocks.
-    ///
-    /// # Errors
-    /// [`TrySubmitError::Full`] or [`TrySubmitError::ShutDown`], with the job.
-    pub fn try_submit<F, T>(&self, f: F) -> Result<Handle<T>, TrySubmitError<F>>
-    where
-        F: FnOnce(&mut S) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.job(f).try_submit()
+impl fmt::Debug for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lane").finish_non_exhaustive()
     }
 }
 

@@ -111,7 +111,7 @@
 //! [`fs`] wraps the filesystem calls (`read`, `write`, `metadata`, `read_dir`, `copy`, …) so
 //! each returns a handle at once; errors keep their kind and name the path. Large files stream
 //! through a bounded buffer ([`fs::read_chunks`], [`fs::read_lines`]), and any producer can:
-//! [`Pool::stream`] runs it on a worker and hands back an [`Items`] — a blocking iterator, an
+//! [`Pool::stream`] runs it on a worker and hands back a [`stream::Receiver`] — a blocking iterator, an
 //! async `Stream`, or `try_next` from a frame loop — with backpressure.
 //!
 //! ```
@@ -179,6 +179,7 @@ mod options;
 mod pool;
 mod stats;
 mod submit;
+mod surface;
 
 pub use builder::PoolBuilder;
 pub use delivery::{Delivery, Ticket, ToCallback, ToHandle, ToInbox};

@@ -2,19 +2,17 @@
 
 use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::delivery::{Delivery, ToCallback, ToHandle, ToInbox};
-use crate::engine::{Opts, Wait};
-use crate::error::{SubmitError, SubmitTimeoutError, TrySubmitError};
+use crate::delivery::{ToHandle, ToInbox};
+use crate::engine::Opts;
 use crate::inbox::Inbox;
 use crate::job::LaneQueue;
-use crate::job::{Outcome, Plain, Priority, Stateful};
-use crate::pool::{Pool, StatePool, deadline_after, submit_error, timeout_error, try_submit_error};
+use crate::job::Priority;
+use crate::submit::deadline_after;
 
-/// A job with options, made by [`Pool::job`], [`StatePool::job`] or a lane's `job`; submit it
+/// A job with options, made by [`Pool::job`](crate::Pool::job), [`StatePool::job`](crate::StatePool::job) or a lane's `job`; submit it
 /// with any call of the submission family.
 ///
 /// | option | default | effect |
@@ -22,10 +20,10 @@ use crate::pool::{Pool, StatePool, deadline_after, submit_error, timeout_error, 
 /// | [`priority`](Self::priority) | `Normal` | queue order; see [`Priority`] for the rule |
 /// | [`start_deadline`](Self::start_deadline) / [`start_timeout`](Self::start_timeout) | none | still queued at the deadline: never starts, resolves [`JobError::Expired`](crate::JobError::Expired) |
 /// | [`cancel_on_drop`](Self::cancel_on_drop) | off | dropping the handle (or ticket) cancels the job if it has not started |
-/// | [`name`](Self::name) | none | shown by [`Pool::running_jobs`] while it runs |
+/// | [`name`](Self::name) | none | shown by [`Pool::running_jobs`](crate::Pool::running_jobs) while it runs |
 /// | [`inbox`](Self::inbox) / [`on_complete`](Self::on_complete) | a [`Handle`](crate::Handle) | where the outcome goes |
 ///
-/// The submission calls are those of [`Pool`]: `submit` (waits for room), `try_submit` (never
+/// The submission calls are those of [`Pool`](crate::Pool): `submit` (waits for room), `try_submit` (never
 /// waits), `submit_timeout`, `submit_deadline` and `submit_async`. Each refusal hands the
 /// closure back.
 ///
@@ -135,7 +133,7 @@ impl<'p, P, F, D> JobBuilder<'p, P, F, D> {
         self
     }
 
-    /// Names the job; the name shows in [`Pool::running_jobs`] while it runs.
+    /// Names the job; the name shows in [`Pool::running_jobs`](crate::Pool::running_jobs) while it runs.
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.name = Some(name.into());
         self
@@ -174,7 +172,7 @@ impl<'p, P, F, D> JobBuilder<'p, P, F, D> {
     }
 
     /// Splits off the closure, the pool-side options and the delivery.
-    fn into_parts<S: 'static>(self) -> (&'p P, F, Opts<S>, D) {
+    pub(crate) fn into_parts<S: 'static>(self) -> (&'p P, F, Opts<S>, D) {
         let lane = self
             .lane
             .and_then(|lane| Arc::downcast::<LaneQueue<S>>(lane).ok());
@@ -186,196 +184,6 @@ impl<'p, P, F, D> JobBuilder<'p, P, F, D> {
             lane,
         };
         (self.pool, self.f, opts, self.delivery)
-    }
-}
-
-impl<'p, F, T, D> JobBuilder<'p, Pool, F, D>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-    D: Delivery<T>,
-{
-    /// Runs `callback` with the outcome instead of returning it through a handle; the submit
-    /// calls then return a [`Ticket`](crate::Ticket).
-    ///
-    /// The callback runs where the job resolves: on the worker when the job ran, on the
-    /// cancelling thread for a cancelled job, on the pool's monitor thread for an expired one,
-    /// on the thread calling `shutdown_now` for a job it removed. Keep it short: a worker
-    /// serves no other job while its callback runs. A panic in it is caught and counted in
-    /// [`Stats::callback_panics`](crate::Stats::callback_panics); the worker survives.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = offthread::Pool::new();
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// pool.job(|| 2 + 2).on_complete(move |outcome| tx.send(outcome).unwrap()).submit()?;
-    /// assert_eq!(rx.recv()?, Ok(4));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn on_complete<C>(self, callback: C) -> JobBuilder<'p, Pool, F, ToCallback<C>>
-    where
-        C: FnOnce(Outcome<T>) + Send + 'static,
-    {
-        self.deliver_to(ToCallback(callback))
-    }
-
-    /// Queues the job, waiting for room while the queue (or the inbox) is full; as
-    /// [`Pool::submit`].
-    ///
-    /// # Errors
-    /// [`SubmitError::ShutDown`] with the closure, if the pool no longer accepts jobs.
-    pub fn submit(self) -> Result<D::Receipt, SubmitError<F>> {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job(Plain(f), opts, delivery, Wait::Until(None))
-            .map_err(|(job, why)| submit_error(why, job.0))
-    }
-
-    /// Queues the job if there is room now; never blocks; as [`Pool::try_submit`].
-    ///
-    /// # Errors
-    /// [`TrySubmitError::Full`] (the queue, or the inbox, is full) or
-    /// [`TrySubmitError::ShutDown`], with the closure.
-    pub fn try_submit(self) -> Result<D::Receipt, TrySubmitError<F>> {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job(Plain(f), opts, delivery, Wait::Never)
-            .map_err(|(job, why)| try_submit_error(why, job.0))
-    }
-
-    /// Queues the job, waiting at most `timeout` for room; as [`Pool::submit_timeout`].
-    ///
-    /// # Errors
-    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::ShutDown`], with the closure.
-    pub fn submit_timeout(self, timeout: Duration) -> Result<D::Receipt, SubmitTimeoutError<F>> {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job(
-                Plain(f),
-                opts,
-                delivery,
-                Wait::Until(deadline_after(timeout)),
-            )
-            .map_err(|(job, why)| timeout_error(why, job.0))
-    }
-
-    /// Queues the job, waiting until `deadline` at the latest for room; as
-    /// [`Pool::submit_deadline`].
-    ///
-    /// # Errors
-    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::ShutDown`], with the closure.
-    pub fn submit_deadline(self, deadline: Instant) -> Result<D::Receipt, SubmitTimeoutError<F>> {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job(Plain(f), opts, delivery, Wait::Until(Some(deadline)))
-            .map_err(|(job, why)| timeout_error(why, job.0))
-    }
-
-    /// Queues the job from async code, waiting for room without blocking its thread; as
-    /// [`Pool::submit_async`].
-    ///
-    /// # Errors
-    /// The future resolves to [`SubmitError::ShutDown`] with the closure if the pool was shut
-    /// down.
-    pub fn submit_async(
-        self,
-    ) -> impl Future<Output = Result<D::Receipt, SubmitError<F>>> + Send + Unpin + use<F, T, D>
-    where
-        D: Send,
-        D::Receipt: Send,
-    {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job_async(Plain(f), opts, delivery)
-            .map_refused(|job: Plain<F>| SubmitError::ShutDown(job.0))
-    }
-}
-
-impl<'p, S, F, T, D> JobBuilder<'p, StatePool<S>, F, D>
-where
-    S: 'static,
-    F: FnOnce(&mut S) -> T + Send + 'static,
-    T: Send + 'static,
-    D: Delivery<T>,
-{
-    /// Runs `callback` with the outcome instead of returning it through a handle; as
-    /// [`JobBuilder::on_complete`] for a [`Pool`].
-    pub fn on_complete<C>(self, callback: C) -> JobBuilder<'p, StatePool<S>, F, ToCallback<C>>
-    where
-        C: FnOnce(Outcome<T>) + Send + 'static,
-    {
-        self.deliver_to(ToCallback(callback))
-    }
-
-    /// Queues the job, waiting for room while the queue (or the inbox) is full; as
-    /// [`StatePool::submit`].
-    ///
-    /// # Errors
-    /// [`SubmitError::ShutDown`] with the closure, if the pool no longer accepts jobs.
-    pub fn submit(self) -> Result<D::Receipt, SubmitError<F>> {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job(Stateful(f), opts, delivery, Wait::Until(None))
-            .map_err(|(job, why)| submit_error(why, job.0))
-    }
-
-    /// Queues the job if there is room now; never blocks; as [`StatePool::try_submit`].
-    ///
-    /// # Errors
-    /// [`TrySubmitError::Full`] (the queue, or the inbox, is full) or
-    /// [`TrySubmitError::ShutDown`], with the closure.
-    pub fn try_submit(self) -> Result<D::Receipt, TrySubmitError<F>> {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job(Stateful(f), opts, delivery, Wait::Never)
-            .map_err(|(job, why)| try_submit_error(why, job.0))
-    }
-
-    /// Queues the job, waiting at most `timeout` for room; as [`StatePool::submit_timeout`].
-    ///
-    /// # Errors
-    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::ShutDown`], with the closure.
-    pub fn submit_timeout(self, timeout: Duration) -> Result<D::Receipt, SubmitTimeoutError<F>> {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job(
-                Stateful(f),
-                opts,
-                delivery,
-                Wait::Until(deadline_after(timeout)),
-            )
-            .map_err(|(job, why)| timeout_error(why, job.0))
-    }
-
-    /// Queues the job, waiting until `deadline` at the latest for room; as
-    /// [`StatePool::submit_deadline`].
-    ///
-    /// # Errors
-    /// [`SubmitTimeoutError::Timeout`] or [`SubmitTimeoutError::ShutDown`], with the closure.
-    pub fn submit_deadline(self, deadline: Instant) -> Result<D::Receipt, SubmitTimeoutError<F>> {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job(Stateful(f), opts, delivery, Wait::Until(Some(deadline)))
-            .map_err(|(job, why)| timeout_error(why, job.0))
-    }
-
-    /// Queues the job from async code, waiting for room without blocking its thread; as
-    /// [`StatePool::submit_async`].
-    ///
-    /// # Errors
-    /// The future resolves to [`SubmitError::ShutDown`] with the closure if the pool was shut
-    /// down.
-    pub fn submit_async(
-        self,
-    ) -> impl Future<Output = Result<D::Receipt, SubmitError<F>>> + Send + Unpin + use<S, F, T, D>
-    where
-        D: Send,
-        D::Receipt: Send,
-    {
-        let (pool, f, opts, delivery) = self.into_parts();
-        pool.core()
-            .submit_job_async(Stateful(f), opts, delivery)
-            .map_refused(|job: Stateful<F>| SubmitError::ShutDown(job.0))
     }
 }
 

@@ -17,9 +17,9 @@ use crate::blocking;
 use crate::delivery::{Ticket, ToCallback};
 use crate::engine::Opts;
 use crate::engine::{Refusal, Wait};
-use crate::error::{JobError, SubmitError, TrySubmitError};
+use crate::error::JobError;
 use crate::job::{JobFn, drop_quietly};
-use crate::pool::{Core, Pool, StatePool, submit_error, try_submit_error};
+use crate::submit::Core;
 use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
 /// Added to `Chan::hint` when the producer has ended.
@@ -39,7 +39,7 @@ const DONE: usize = 1 << (usize::BITS - 1);
 /// - **From a frame loop**: [`try_next`](Self::try_next) never blocks.
 ///
 /// **Bounded.** At most `buffer` items wait between the two sides; a producer that gets ahead
-/// waits in [`Emitter::send`] until the consumer takes one. So the producer is never more than
+/// waits in [`Sender::send`] until the consumer takes one. So the producer is never more than
 /// `buffer + 1` items ahead (the `+ 1` is the item it holds while it waits).
 ///
 /// **Dropping** the consumer stops the producer promptly: its next (or current) `send` returns
@@ -61,21 +61,21 @@ const DONE: usize = 1 << (usize::BITS - 1);
 /// assert_eq!(first, [0, 1, 4, 9, 16]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Items<T> {
+pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
     /// The producer's job, to cancel when the consumer leaves.
     ticket: Option<Ticket>,
 }
 
 /// The producer's side of a bounded stream: [`send`](Self::send) items into it.
-pub struct Emitter<T> {
+pub struct Sender<T> {
     chan: Arc<Chan<T>>,
     /// Made by `channel`: dropping the emitter ends the stream. (Inside a pool's stream job the
     /// job's outcome ends it instead, so a panic is reported with its message.)
     ends_on_drop: bool,
 }
 
-/// [`Emitter::send`] failed: the consumer is gone. The item comes back.
+/// [`Sender::send`] failed: the consumer is gone. The item comes back.
 #[derive(PartialEq, Eq)]
 pub struct SendError<T>(pub T);
 
@@ -123,7 +123,7 @@ struct ChanState<T> {
 /// assert_eq!(words, ["a", "b", "c"]);
 /// producer.join().unwrap();
 /// ```
-pub fn channel<T>(buffer: usize) -> (Emitter<T>, Items<T>) {
+pub fn channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         state: Mutex::new(ChanState {
             items: VecDeque::new(),
@@ -138,11 +138,11 @@ pub fn channel<T>(buffer: usize) -> (Emitter<T>, Items<T>) {
         ready: Condvar::new(),
         buffer: buffer.max(1),
     });
-    let emitter = Emitter {
+    let emitter = Sender {
         chan: chan.clone(),
         ends_on_drop: true,
     };
-    (emitter, Items { chan, ticket: None })
+    (emitter, Receiver { chan, ticket: None })
 }
 
 impl<T> Chan<T> {
@@ -236,7 +236,7 @@ impl<T: Send> Cut for Chan<T> {
     }
 }
 
-impl<T> Emitter<T> {
+impl<T> Sender<T> {
     /// Sends `item`, waiting while the buffer is full.
     ///
     /// - `Ok(())`: the item is buffered for the consumer.
@@ -294,7 +294,7 @@ impl<T> Emitter<T> {
     }
 }
 
-impl<T> Drop for Emitter<T> {
+impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if self.ends_on_drop {
             let err = std::thread::panicking()
@@ -304,7 +304,7 @@ impl<T> Drop for Emitter<T> {
     }
 }
 
-impl<T> Items<T> {
+impl<T> Receiver<T> {
     /// Takes the next item if one is ready; never blocks.
     ///
     /// - `Some(item)`: as for the iterator.
@@ -322,13 +322,13 @@ impl<T> Items<T> {
         st.done && st.items.is_empty()
     }
 
-    /// Items buffered now (never more than the bound, plus a final error item).
+    /// Receiver buffered now (never more than the bound, plus a final error item).
     pub fn buffered(&self) -> usize {
         self.chan.state.lock().items.len()
     }
 }
 
-impl<T> Iterator for Items<T> {
+impl<T> Iterator for Receiver<T> {
     type Item = Result<T, JobError>;
 
     /// Blocks until the next item arrives, or returns `None` once the stream has ended.
@@ -373,7 +373,7 @@ impl<T> Iterator for Items<T> {
     }
 }
 
-impl<T> futures_core::Stream for Items<T> {
+impl<T> futures_core::Stream for Receiver<T> {
     type Item = Result<T, JobError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -392,10 +392,10 @@ impl<T> futures_core::Stream for Items<T> {
     }
 }
 
-// Items move in and out of a `VecDeque` by value; nothing is pinned in place.
-impl<T> Unpin for Items<T> {}
+// Receiver move in and out of a `VecDeque` by value; nothing is pinned in place.
+impl<T> Unpin for Receiver<T> {}
 
-impl<T> Drop for Items<T> {
+impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         // Raise the producer's cancel flag first (or dequeue it if it has not started), so a
         // producer that sees its `send` refused also sees `is_cancelled()`.
@@ -415,19 +415,19 @@ impl<T> Drop for Items<T> {
     }
 }
 
-impl<T> fmt::Debug for Items<T> {
+impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.chan.state.lock();
-        f.debug_struct("Items")
+        f.debug_struct("Receiver")
             .field("buffered", &st.items.len())
             .field("done", &st.done)
             .finish_non_exhaustive()
     }
 }
 
-impl<T> fmt::Debug for Emitter<T> {
+impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Emitter")
+        f.debug_struct("Sender")
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
@@ -451,18 +451,12 @@ impl<T> Error for SendError<T> {}
 /// submission gives the closure back.
 pub(crate) struct Producer<P, T> {
     pub(crate) producer: P,
-    pub(crate) emitter: Emitter<T>,
-}
-
-impl<P, T> Producer<P, T> {
-    pub(crate) fn into_producer(self) -> P {
-        self.producer
-    }
+    pub(crate) emitter: Sender<T>,
 }
 
 impl<P, T> JobFn<(), ()> for Producer<P, T>
 where
-    P: FnOnce(&mut Emitter<T>) + Send + 'static,
+    P: FnOnce(&mut Sender<T>) + Send + 'static,
     T: Send + 'static,
 {
     fn call(mut self, _: &mut ()) {
@@ -473,18 +467,12 @@ where
 /// A producer of a [`StatePool`](crate::StatePool): also given the worker's state.
 pub(crate) struct StateProducer<P, T> {
     pub(crate) producer: P,
-    pub(crate) emitter: Emitter<T>,
-}
-
-impl<P, T> StateProducer<P, T> {
-    pub(crate) fn into_producer(self) -> P {
-        self.producer
-    }
+    pub(crate) emitter: Sender<T>,
 }
 
 impl<S, P, T> JobFn<S, ()> for StateProducer<P, T>
 where
-    P: FnOnce(&mut S, &mut Emitter<T>) + Send + 'static,
+    P: FnOnce(&mut S, &mut Sender<T>) + Send + 'static,
     T: Send + 'static,
 {
     fn call(mut self, state: &mut S) {
@@ -494,13 +482,13 @@ where
 
 /// Makes the two sides for a pool's stream job: the emitter does not end the stream on drop;
 /// the job's outcome does (`finisher`).
-pub(crate) fn job_channel<T>(buffer: usize) -> (Emitter<T>, Items<T>) {
+pub(crate) fn job_channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
     let (mut emitter, items) = channel(buffer);
     emitter.ends_on_drop = false;
     (emitter, items)
 }
 
-impl<T> Items<T> {
+impl<T> Receiver<T> {
     /// The completion callback of the producer's job: ends the stream with the job's error.
     pub(crate) fn finisher(&self) -> impl FnOnce(crate::Outcome<()>) + Send + 'static
     where
@@ -543,12 +531,12 @@ impl<T> Items<T> {
 
 /// Submits `job` (which writes into the emitter of `items`) with `wait`; on success the stream
 /// holds the job's ticket, so dropping the stream cancels the job.
-fn submit_producer<S, J, T>(
+pub(crate) fn submit_producer<S, J, T>(
     core: &Core<S>,
     job: J,
-    mut items: Items<T>,
+    mut items: Receiver<T>,
     wait: Wait,
-) -> Result<Items<T>, (J, Refusal)>
+) -> Result<Receiver<T>, (J, Refusal)>
 where
     S: 'static,
     J: JobFn<S, ()>,
@@ -560,106 +548,10 @@ where
     Ok(items)
 }
 
-impl Pool {
-    /// Runs `producer` on a worker and returns its items as a bounded stream, at once; see
-    /// [`Items`]. At most `buffer` items (at least 1) wait between producer and consumer.
-    ///
-    /// Waits for room in the queue like [`submit`](Self::submit).
-    ///
-    /// # Errors
-    /// [`SubmitError::ShutDown`] with the producer, if the pool no longer accepts jobs.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = offthread::Pool::new();
-    /// let lines = pool.stream(16, |out| {
-    ///     for n in 1..=3 {
-    ///         if out.send(format!("line {n}")).is_err() {
-    ///             return;
-    ///         }
-    ///     }
-    /// })?;
-    /// let all: Result<Vec<String>, _> = lines.collect();
-    /// assert_eq!(all?, ["line 1", "line 2", "line 3"]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn stream<T, P>(&self, buffer: usize, producer: P) -> Result<Items<T>, SubmitError<P>>
-    where
-        P: FnOnce(&mut Emitter<T>) + Send + 'static,
-        T: Send + 'static,
-    {
-        let (emitter, items) = job_channel(buffer);
-        submit_producer(
-            self.core(),
-            Producer { producer, emitter },
-            items,
-            Wait::Until(None),
-        )
-        .map_err(|(job, why)| submit_error(why, job.into_producer()))
-    }
-
-    /// As [`stream`](Self::stream), but never waits for room in the queue.
-    ///
-    /// # Errors
-    /// [`TrySubmitError::Full`] or [`TrySubmitError::ShutDown`], with the producer.
-    pub fn try_stream<T, P>(
-        &self,
-        buffer: usize,
-        producer: P,
-    ) -> Result<Items<T>, TrySubmitError<P>>
-    where
-        P: FnOnce(&mut Emitter<T>) + Send + 'static,
-        T: Send + 'static,
-    {
-        let (emitter, items) = job_channel(buffer);
-        submit_producer(
-            self.core(),
-            Producer { producer, emitter },
-            items,
-            Wait::Never,
-        )
-        .map_err(|(job, why)| try_submit_error(why, job.into_producer()))
-    }
-
-    /// Streams the items of the iterator that `make` builds on the worker, with at most
-    /// `buffer` waiting; stops early when the consumer is dropped. Waits for room in the queue
-    /// like [`submit`](Self::submit).
-    ///
-    /// # Errors
-    /// [`SubmitError::ShutDown`] with `make`, if the pool no longer accepts jobs.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = offthread::Pool::new();
-    /// let evens = pool.stream_iter(8, || (0..10).filter(|n| n % 2 == 0))?;
-    /// assert_eq!(evens.map(Result::unwrap).collect::<Vec<_>>(), [0, 2, 4, 6, 8]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn stream_iter<I, F>(
-        &self,
-        buffer: usize,
-        make: F,
-    ) -> Result<Items<I::Item>, SubmitError<F>>
-    where
-        F: FnOnce() -> I + Send + 'static,
-        I: IntoIterator,
-        I::Item: Send + 'static,
-    {
-        let (emitter, items) = job_channel(buffer);
-        submit_producer(
-            self.core(),
-            IterJob { make, emitter },
-            items,
-            Wait::Until(None),
-        )
-        .map_err(|(job, why)| submit_error(why, job.make))
-    }
-}
-
 /// `stream_iter`'s job: builds the iterator on the worker and sends its items.
 pub(crate) struct IterJob<F, T> {
-    make: F,
-    emitter: Emitter<T>,
+    pub(crate) make: F,
+    pub(crate) emitter: Sender<T>,
 }
 
 impl<F, I> JobFn<(), ()> for IterJob<F, I::Item>
@@ -677,53 +569,24 @@ where
     }
 }
 
-impl<S: 'static> StatePool<S> {
-    /// Runs `producer` on a worker, with the worker's state, and returns its items as a bounded
-    /// stream; as [`Pool::stream`]. This is how a per-worker connection streams query rows.
-    ///
-    /// # Errors
-    /// [`SubmitError::ShutDown`] with the producer, if the pool no longer accepts jobs.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = offthread::Pool::builder().build_with_state(|| vec![1, 2, 3])?;
-    /// let doubled = pool.stream(2, |table: &mut Vec<i32>, out| {
-    ///     for row in table.iter() {
-    ///         if out.send(row * 2).is_err() {
-    ///             return;
-    ///         }
-    ///     }
-    /// })?;
-    /// assert_eq!(doubled.map(Result::unwrap).collect::<Vec<_>>(), [2, 4, 6]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn stream<T, P>(&self, buffer: usize, producer: P) -> Result<Items<T>, SubmitError<P>>
-    where
-        P: FnOnce(&mut S, &mut Emitter<T>) + Send + 'static,
-        T: Send + 'static,
-    {
-        let (emitter, items) = job_channel(buffer);
-        let job = StateProducer { producer, emitter };
-        submit_producer(self.core(), job, items, Wait::Until(None))
-            .map_err(|(job, why)| submit_error(why, job.into_producer()))
-    }
+/// `stream_iter`'s job on a [`StatePool`](crate::StatePool): the iterator is built from the
+/// worker's state.
+pub(crate) struct StateIterJob<F, T> {
+    pub(crate) make: F,
+    pub(crate) emitter: Sender<T>,
+}
 
-    /// As [`stream`](Self::stream), but never waits for room in the queue.
-    ///
-    /// # Errors
-    /// [`TrySubmitError::Full`] or [`TrySubmitError::ShutDown`], with the producer.
-    pub fn try_stream<T, P>(
-        &self,
-        buffer: usize,
-        producer: P,
-    ) -> Result<Items<T>, TrySubmitError<P>>
-    where
-        P: FnOnce(&mut S, &mut Emitter<T>) + Send + 'static,
-        T: Send + 'static,
-    {
-        let (emitter, items) = job_channel(buffer);
-        let job = StateProducer { producer, emitter };
-        submit_producer(self.core(), job, items, Wait::Never)
-            .map_err(|(job, why)| try_submit_error(why, job.into_producer()))
+impl<S, F, I> JobFn<S, ()> for StateIterJob<F, I::Item>
+where
+    F: FnOnce(&mut S) -> I + Send + 'static,
+    I: IntoIterator,
+    I::Item: Send + 'static,
+{
+    fn call(mut self, state: &mut S) {
+        for item in (self.make)(state) {
+            if self.emitter.send(item).is_err() {
+                return;
+            }
+        }
     }
 }

@@ -1,17 +1,100 @@
-//! The one submission path behind every `submit` call: reserve room in the delivery's inbox (if
-//! any), wrap the job, queue it, and build the receipt; and `SubmitAsync`, its future form.
+//! The generic core under `Pool` and `StatePool`, and the one submission path behind every
+//! `submit` call: reserve room in the delivery's inbox (if any), wrap the job, queue it, and
+//! build the receipt; `SubmitAsync`, its future form; and how a refusal maps to each error.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use crate::delivery::{Delivery, seal::Sealed};
 use crate::engine::Opts;
 use crate::engine::{Prepared, Refusal, Shared, Wait};
+use crate::error::{ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::job::{JobCell, JobFn};
 use crate::job::{JobRef, Room};
-use crate::pool::Core;
+
+/// The part every clone shares. Dropping the last one closes intake (without waiting); workers
+/// hold the `Shared` directly, so they finish the queue after that.
+struct Owner<S: 'static> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: 'static> Drop for Owner<S> {
+    fn drop(&mut self) {
+        self.shared.close(false);
+    }
+}
+
+/// The generic core under `Pool` and `StatePool`: the engine's shared state, owned.
+pub(crate) struct Core<S: 'static>(Arc<Owner<S>>);
+
+impl<S: 'static> Clone for Core<S> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<S: 'static> Core<S> {
+    pub(crate) fn new(shared: Arc<Shared<S>>) -> Self {
+        Self(Arc::new(Owner { shared }))
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
+        &self.0.shared
+    }
+
+    /// The pool's identity for the blocking rule (see `blocking.rs`).
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "sqlite-system")),
+        allow(dead_code)
+    )]
+    pub(crate) fn id(&self) -> usize {
+        crate::blocking::pool_id(&**self.shared())
+    }
+
+    pub(crate) fn shutdown_until(
+        &self,
+        now: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), ShutdownTimeout> {
+        self.shared().shutdown(now, deadline)
+    }
+}
+
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    // Overflow means "no deadline": wait without limit.
+    Instant::now().checked_add(timeout)
+}
+
+pub(crate) fn no_limit(result: Result<(), ShutdownTimeout>) {
+    debug_assert!(result.is_ok(), "a wait without deadline cannot time out");
+}
+
+pub(crate) fn submit_error<F>(why: Refusal, f: F) -> SubmitError<F> {
+    match why {
+        Refusal::WouldDeadlock => SubmitError::WouldDeadlock(f),
+        // A wait without deadline ends only with room, or with shutdown.
+        Refusal::ShutDown | Refusal::Full | Refusal::Timeout => SubmitError::ShutDown(f),
+    }
+}
+
+pub(crate) fn try_submit_error<F>(why: Refusal, f: F) -> TrySubmitError<F> {
+    match why {
+        Refusal::Full | Refusal::Timeout => TrySubmitError::Full(f),
+        // `try_submit` never waits, so it never needs refusing as a deadlock.
+        Refusal::ShutDown | Refusal::WouldDeadlock => TrySubmitError::ShutDown(f),
+    }
+}
+
+pub(crate) fn timeout_error<F>(why: Refusal, f: F) -> SubmitTimeoutError<F> {
+    match why {
+        Refusal::Full | Refusal::Timeout => SubmitTimeoutError::Timeout(f),
+        Refusal::ShutDown => SubmitTimeoutError::ShutDown(f),
+        Refusal::WouldDeadlock => SubmitTimeoutError::WouldDeadlock(f),
+    }
+}
 
 type Sink<D, T> = <D as Sealed<T>>::Sink;
 type Rest<D, T> = <D as Sealed<T>>::Rest;

@@ -20,10 +20,6 @@ fn invalid_configurations_are_errors() {
             "min_workers (5) is greater than max_workers (2)",
         ),
         (
-            Pool::builder().queue_capacity(0),
-            "queue_capacity must be at least 1",
-        ),
-        (
             Pool::builder().thread_name("a\0b"),
             "thread_name contains a NUL byte",
         ),
@@ -34,6 +30,32 @@ fn invalid_configurations_are_errors() {
         assert_eq!(err.to_string(), msg);
         assert!(std::error::Error::source(&err).is_none());
     }
+}
+
+#[test]
+fn a_capacity_of_zero_is_taken_as_one() {
+    let pool = Pool::builder()
+        .max_workers(1)
+        .queue_capacity(0)
+        .build()
+        .unwrap();
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let busy = pool
+        .submit(move || {
+            started_tx.send(()).unwrap();
+            gate.recv().ok()
+        })
+        .unwrap();
+    started.recv().unwrap();
+    let queued = pool.try_submit(|| 1).unwrap(); // one slot
+    assert!(matches!(
+        pool.try_submit(|| 2),
+        Err(offthread::TrySubmitError::Full(_))
+    ));
+    release.send(()).unwrap();
+    assert_eq!(busy.wait(), Ok(Some(())));
+    assert_eq!(queued.wait(), Ok(1));
 }
 
 #[test]

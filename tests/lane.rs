@@ -272,3 +272,32 @@ fn state_lanes_run_in_order_with_worker_state() {
     }
     assert_eq!(*track.ran.lock().unwrap(), (0..50).collect::<Vec<_>>());
 }
+
+#[test]
+fn every_submission_verb_of_a_lane_keeps_its_order() {
+    let pool = Pool::builder().max_workers(2).build().unwrap();
+    let lane = pool.lane();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let push = |i: usize| {
+        let log = log.clone();
+        move || log.lock().unwrap().push(i)
+    };
+    let far = std::time::Instant::now() + HUGE;
+    let handles = vec![
+        lane.submit(push(0)).unwrap(),
+        lane.try_submit(push(1)).unwrap(),
+        lane.submit_timeout(push(2), HUGE).unwrap(),
+        lane.submit_deadline(push(3), far).unwrap(),
+        pollster::block_on(lane.submit_async(push(4))).unwrap(),
+    ];
+    for h in handles {
+        h.wait().unwrap();
+    }
+    assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3, 4]);
+
+    let state = Pool::builder().build_with_state(|| 10usize).unwrap();
+    let lane = state.lane();
+    let a = lane.submit_timeout(|n: &mut usize| *n + 1, HUGE).unwrap();
+    let b = pollster::block_on(lane.submit_async(|n: &mut usize| *n + 2)).unwrap();
+    assert_eq!((a.wait(), b.wait()), (Ok(11), Ok(12)));
+}

@@ -85,9 +85,19 @@ fn shutdown_timeout_reports_what_is_still_running() {
             queued: 0
         })
     );
+    assert_eq!(
+        pool.shutdown_now_deadline(std::time::Instant::now() + TINY),
+        Err(ShutdownTimeout {
+            running: 2,
+            queued: 0
+        })
+    );
     assert_eq!(queued.wait(), Err(JobError::ShutDown));
     gate.open();
-    assert_eq!(pool.shutdown_timeout(HUGE), Ok(()));
+    assert_eq!(
+        pool.shutdown_now_deadline(std::time::Instant::now() + HUGE),
+        Ok(())
+    );
     busy.into_iter().for_each(|h| h.wait().unwrap());
 }
 

@@ -82,7 +82,7 @@ fn a_stream_dropped_before_its_producer_starts_never_runs_it() {
     let ran = Arc::new(AtomicBool::new(false));
     let r = ran.clone();
     let items = pool
-        .stream(1, move |out: &mut stream::Emitter<u8>| {
+        .stream(1, move |out: &mut stream::Sender<u8>| {
             r.store(true, Ordering::SeqCst);
             let _ = out.send(1);
         })
@@ -183,9 +183,7 @@ fn shutdown_now_ends_a_queued_producers_stream_with_shut_down() {
     closer.join().unwrap();
     busy.into_iter().for_each(|h| h.wait().unwrap());
     // And after shutdown, a new stream is refused with its producer handed back.
-    let refused = pool
-        .stream(1, |_: &mut stream::Emitter<u8>| ())
-        .unwrap_err();
+    let refused = pool.stream(1, |_: &mut stream::Sender<u8>| ()).unwrap_err();
     assert!(refused.is_shut_down());
 }
 
@@ -196,7 +194,7 @@ fn a_full_queue_refuses_try_stream() {
     let busy = occupy(&pool, 1, &gate);
     let _queued = pool.submit(|| ()).unwrap();
     let refused = pool
-        .try_stream(1, |_: &mut stream::Emitter<u8>| ())
+        .try_stream(1, |_: &mut stream::Sender<u8>| ())
         .unwrap_err();
     assert!(refused.is_full());
     gate.open();
@@ -239,4 +237,21 @@ fn the_low_level_channel_reports_a_producer_that_panicked() {
     drop(items);
     assert!(out.is_closed());
     assert_eq!(out.send(3).unwrap_err().0, 3);
+}
+
+#[test]
+fn a_state_pool_streams_an_iterator_built_from_its_state() {
+    let pool = Pool::builder()
+        .max_workers(1)
+        .build_with_state(|| vec![3, 1, 2])
+        .unwrap();
+    let rows = pool
+        .stream_iter(1, |table: &mut Vec<i32>| {
+            table.sort();
+            table.clone()
+        })
+        .unwrap();
+    assert_eq!(rows.map(Result::unwrap).collect::<Vec<_>>(), [1, 2, 3]);
+    let again = pool.submit(|table: &mut Vec<i32>| table.clone()).unwrap();
+    assert_eq!(again.wait(), Ok(vec![1, 2, 3])); // the iterator ran on the worker's own state
 }

@@ -29,7 +29,7 @@ const LANED: u8 = 5;
 #[non_exhaustive]
 pub enum CancelOutcome {
     /// The job was still queued: it will never run, its queue slot is free, and its handle
-    /// resolves [`JobError::Cancelled`].
+    /// resolves [`JobError::Cancelled`](crate::JobError::Cancelled).
     Dequeued,
     /// The job is running: its flag is raised, and the job sees it through
     /// [`is_cancelled`](crate::is_cancelled). A running job cannot be interrupted, only asked
@@ -171,7 +171,7 @@ impl JobState {
     }
 }
 
-/// How urgently a job should start. Set with [`JobBuilder::priority`]; the default is
+/// How urgently a job should start. Set with [`JobBuilder::priority`](crate::JobBuilder::priority); the default is
 /// [`Normal`](Self::Normal).
 ///
 /// **The rule.** A free worker takes the oldest `Interactive` job, else the oldest `Normal` one,

@@ -10,7 +10,7 @@ use super::call::Reply;
 use super::{Conn, Error, Live, run};
 use crate::error::JobError;
 use crate::pool::StatePool;
-use crate::stream::{Emitter, Items};
+use crate::stream;
 
 /// Batches waiting between the reader and the consumer.
 const BUFFER: usize = 2;
@@ -27,7 +27,7 @@ const PREALLOC_ROWS: usize = 1024;
 /// first. Dropping the stream interrupts the query, ends its read transaction and frees its
 /// reader.
 pub struct Rows<T> {
-    items: Items<Reply<Vec<T>>>,
+    items: stream::Receiver<Reply<Vec<T>>>,
 }
 
 fn flatten<T>(item: Result<Reply<Vec<T>>, JobError>) -> Reply<Vec<T>> {
@@ -91,7 +91,7 @@ where
     P: Params + Send + 'static,
     M: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T> + Send + 'static,
 {
-    let producer = move |conn: &mut Conn, out: &mut Emitter<Reply<Vec<T>>>| {
+    let producer = move |conn: &mut Conn, out: &mut stream::Sender<Reply<Vec<T>>>| {
         let result = run(conn, |c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let mut rows = stmt.query(params)?;
@@ -119,7 +119,7 @@ where
     };
     let items = pool
         .stream(BUFFER, producer)
-        .unwrap_or_else(|_| Items::failed(JobError::ShutDown));
+        .unwrap_or_else(|_| stream::Receiver::failed(JobError::ShutDown));
     live.add_stream(items.cutter());
     Rows { items }
 }
