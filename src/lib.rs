@@ -211,9 +211,7 @@ pub mod sqlite;
 pub mod stream;
 
 #[cfg(all(test, offthread_loom))]
-mod loom_lend;
-#[cfg(all(test, offthread_loom))]
-mod loom_model;
+mod loom;
 
 // The README's examples compile and run as doctests.
 #[cfg(doctest)]

@@ -13,7 +13,7 @@ use crate::error::{ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitEr
 use crate::handle::Handle;
 use crate::job::{JobRef, Outcome, Plain, Stateful};
 use crate::lane::{Lane, StateLane};
-use crate::options::JobBuilder;
+use crate::options::{JobBuilder, job_verbs};
 use crate::stats::{RunningJob, Stats};
 use crate::stream::{
     self as stream, IterJob, Producer, StateIterJob, StateProducer, job_channel, submit_producer,
@@ -21,7 +21,7 @@ use crate::stream::{
 use crate::submit::{
     Core, deadline_after, no_limit, submit_error, timeout_error, try_submit_error,
 };
-use crate::surface::{job_verbs, pool_surface};
+use crate::surface::pool_surface;
 
 /// A bounded pool of worker threads for blocking calls.
 ///

@@ -170,8 +170,8 @@ macro_rules! pool_surface {
                 P: FnOnce($($arg,)* &mut stream::Sender<T>) + Send + 'static,
                 T: Send + 'static,
             {
-                let (emitter, items) = job_channel(buffer);
-                let job = $Producer { producer, emitter };
+                let (sender, items) = job_channel(buffer);
+                let job = $Producer { producer, sender };
                 submit_producer(self.core(), job, items, Wait::Until(None))
                     .map_err(|(job, why)| submit_error(why, job.producer))
             }
@@ -189,8 +189,8 @@ macro_rules! pool_surface {
                 P: FnOnce($($arg,)* &mut stream::Sender<T>) + Send + 'static,
                 T: Send + 'static,
             {
-                let (emitter, items) = job_channel(buffer);
-                let job = $Producer { producer, emitter };
+                let (sender, items) = job_channel(buffer);
+                let job = $Producer { producer, sender };
                 submit_producer(self.core(), job, items, Wait::Never)
                     .map_err(|(job, why)| try_submit_error(why, job.producer))
             }
@@ -214,8 +214,8 @@ macro_rules! pool_surface {
                 I: IntoIterator,
                 I::Item: Send + 'static,
             {
-                let (emitter, items) = job_channel(buffer);
-                let job = $Iter { make, emitter };
+                let (sender, items) = job_channel(buffer);
+                let job = $Iter { make, sender };
                 submit_producer(self.core(), job, items, Wait::Until(None))
                     .map_err(|(job, why)| submit_error(why, job.make))
             }
@@ -340,114 +340,6 @@ macro_rules! pool_surface {
     };
 }
 
-/// The submission verbs of a [`JobBuilder`](crate::JobBuilder) on a pool: as [`pool_surface`],
-/// with the delivery chosen on the builder.
-macro_rules! job_verbs {
-    (impl [$($gen:tt)*] $Pool:ty; captures [$($p:ident),*]; args ($($arg:ty),*); wrap $Job:ident;) => {
-        impl<'p, $($gen)* F, T, D> JobBuilder<'p, $Pool, F, D>
-        where
-            F: FnOnce($($arg),*) -> T + Send + 'static,
-            T: Send + 'static,
-            D: Delivery<T>,
-        {
-            /// Runs `callback` with the outcome instead of returning it through a handle; the
-            /// submit calls then return a [`Ticket`](crate::Ticket).
-            ///
-            /// The callback runs where the job resolves: on the worker when the job ran, on the
-            /// cancelling thread for a cancelled job, on the pool's monitor thread for an
-            /// expired one, on the thread calling `shutdown_now` for a job it removed. Keep it
-            /// short: a worker serves no other job while its callback runs. A panic in it is
-            /// caught and counted in [`Stats::callback_panics`](crate::Stats::callback_panics);
-            /// the worker survives.
-            ///
-            /// # Examples
-            /// ```
-            /// let pool = offthread::Pool::new();
-            /// let (tx, rx) = std::sync::mpsc::channel();
-            /// pool.job(|| 2 + 2).on_complete(move |outcome| tx.send(outcome).unwrap()).submit()?;
-            /// assert_eq!(rx.recv()?, Ok(4));
-            /// # Ok::<(), Box<dyn std::error::Error>>(())
-            /// ```
-            pub fn on_complete<C>(self, callback: C) -> JobBuilder<'p, $Pool, F, ToCallback<C>>
-            where
-                C: FnOnce(Outcome<T>) + Send + 'static,
-            {
-                self.deliver_to(ToCallback(callback))
-            }
-
-            /// Queues the job, waiting for room while the queue (or the inbox) is full; as
-            /// the pool's `submit`.
-            ///
-            /// # Errors
-            /// [`SubmitError::ShutDown`] or [`SubmitError::WouldDeadlock`], with the closure.
-            pub fn submit(self) -> Result<D::Receipt, SubmitError<F>> {
-                let (pool, f, opts, delivery) = self.into_parts();
-                pool.core()
-                    .submit_job($Job(f), opts, delivery, Wait::Until(None))
-                    .map_err(|(job, why)| submit_error(why, job.0))
-            }
-
-            /// Queues the job if there is room now; never blocks; as the pool's `try_submit`.
-            ///
-            /// # Errors
-            /// [`TrySubmitError::Full`] (the queue, or the inbox, is full) or
-            /// [`TrySubmitError::ShutDown`], with the closure.
-            pub fn try_submit(self) -> Result<D::Receipt, TrySubmitError<F>> {
-                let (pool, f, opts, delivery) = self.into_parts();
-                pool.core()
-                    .submit_job($Job(f), opts, delivery, Wait::Never)
-                    .map_err(|(job, why)| try_submit_error(why, job.0))
-            }
-
-            /// Queues the job, waiting at most `timeout` for room; as the pool's
-            /// `submit_timeout`.
-            ///
-            /// # Errors
-            /// [`SubmitTimeoutError::Timeout`], [`SubmitTimeoutError::ShutDown`] or
-            /// [`SubmitTimeoutError::WouldDeadlock`], with the closure.
-            pub fn submit_timeout(self, timeout: Duration) -> Result<D::Receipt, SubmitTimeoutError<F>> {
-                self.submit_until(deadline_after(timeout))
-            }
-
-            /// Queues the job, waiting until `deadline` at the latest for room; as the pool's
-            /// `submit_deadline`.
-            ///
-            /// # Errors
-            /// [`SubmitTimeoutError::Timeout`], [`SubmitTimeoutError::ShutDown`] or
-            /// [`SubmitTimeoutError::WouldDeadlock`], with the closure.
-            pub fn submit_deadline(self, deadline: Instant) -> Result<D::Receipt, SubmitTimeoutError<F>> {
-                self.submit_until(Some(deadline))
-            }
-
-            fn submit_until(self, deadline: Option<Instant>) -> Result<D::Receipt, SubmitTimeoutError<F>> {
-                let (pool, f, opts, delivery) = self.into_parts();
-                pool.core()
-                    .submit_job($Job(f), opts, delivery, Wait::Until(deadline))
-                    .map_err(|(job, why)| timeout_error(why, job.0))
-            }
-
-            /// Queues the job from async code, waiting for room without blocking; as the pool's
-            /// `submit_async`.
-            ///
-            /// # Errors
-            /// The future resolves to [`SubmitError::ShutDown`] with the closure if the pool was
-            /// shut down.
-            pub fn submit_async(
-                self,
-            ) -> impl Future<Output = Result<D::Receipt, SubmitError<F>>> + Send + Unpin + use<$($p,)* F, T, D>
-            where
-                D: Send,
-                D::Receipt: Send,
-            {
-                let (pool, f, opts, delivery) = self.into_parts();
-                pool.core()
-                    .submit_job_async($Job(f), opts, delivery)
-                    .map_refused(|job: $Job<F>| SubmitError::ShutDown(job.0))
-            }
-        }
-    };
-}
-
 /// The methods of a serial lane: the pool's five submission verbs and `job`, each through the
 /// lane.
 macro_rules! lane_surface {
@@ -558,4 +450,4 @@ macro_rules! lane_surface {
     };
 }
 
-pub(crate) use {job_verbs, lane_surface, pool_surface};
+pub(crate) use {lane_surface, pool_surface};

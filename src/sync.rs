@@ -1,9 +1,9 @@
 //! The synchronisation that the job state machine and the bounded stream are built on, swapped
 //! for `loom`'s model-checked versions under
-//! `RUSTFLAGS="--cfg offthread_loom --cfg oneshot_loom"` (see `src/loom_model.rs`).
+//! `RUSTFLAGS="--cfg offthread_loom --cfg oneshot_loom"` (see `src/loom/`).
 //!
-//! Only the job's own state and closure slot (`job.rs`), the stream channel (`stream.rs`), the
-//! inbox (`inbox.rs`), the spin before a wait (`spin.rs`) and the one-shot result slot (the `oneshot` crate, through its
+//! Only the job's own state and closure slot (`job/`), the stream channel (`stream/chan.rs`),
+//! the inbox (`inbox.rs`), the spin before a wait (`backoff.rs`) and the one-shot result slot (the `oneshot` crate, through its
 //! `oneshot_loom` cfg) are modelled; the rest of the crate keeps the real primitives, and a loom
 //! build runs nothing but the loom models. In a normal build these are exactly `std`'s atomics
 //! and `parking_lot`'s locks.

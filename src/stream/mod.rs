@@ -10,20 +10,23 @@ use std::error::Error;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
-use crate::backoff::Backoff;
 use crate::blocking;
-use crate::delivery::{Ticket, ToCallback};
-use crate::engine::Opts;
-use crate::engine::{Refusal, Wait};
+use crate::delivery::Ticket;
 use crate::error::JobError;
-use crate::job::{JobFn, drop_quietly};
-use crate::submit::Core;
-use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::job::drop_quietly;
+use crate::sync::{AtomicUsize, Condvar, Mutex, MutexGuard};
 
-/// Added to `Chan::hint` when the producer has ended.
-const DONE: usize = 1 << (usize::BITS - 1);
+mod chan;
+mod job;
+
+#[cfg(any(feature = "sqlite", feature = "sqlite-system"))]
+pub(crate) use chan::Cut;
+use chan::{Chan, ChanState, DONE};
+pub(crate) use job::{
+    IterJob, Producer, StateIterJob, StateProducer, job_channel, submit_producer,
+};
 
 /// The consumer's side of a bounded stream, made by [`Pool::stream`](crate::Pool::stream),
 /// [`StatePool::stream`](crate::StatePool::stream) or [`channel`].
@@ -70,7 +73,7 @@ pub struct Receiver<T> {
 /// The producer's side of a bounded stream: [`send`](Self::send) items into it.
 pub struct Sender<T> {
     chan: Arc<Chan<T>>,
-    /// Made by `channel`: dropping the emitter ends the stream. (Inside a pool's stream job the
+    /// Made by `channel`: dropping the sender ends the stream. (Inside a pool's stream job the
     /// job's outcome ends it instead, so a panic is reported with its message.)
     ends_on_drop: bool,
 }
@@ -79,36 +82,9 @@ pub struct Sender<T> {
 #[derive(PartialEq, Eq)]
 pub struct SendError<T>(pub T);
 
-struct Chan<T> {
-    state: Mutex<ChanState<T>>,
-    /// Mirror of `items.len()`, plus `DONE` once the producer has ended: lets each side spin
-    /// briefly without the lock before it sleeps (a chunk or a row usually arrives, or room
-    /// frees, within microseconds; a futex sleep and wake costs more than that).
-    hint: AtomicUsize,
-    /// The producer waits here for room.
-    room: Condvar,
-    /// A blocking consumer waits here for an item.
-    ready: Condvar,
-    buffer: usize,
-}
-
-struct ChanState<T> {
-    items: VecDeque<Result<T, JobError>>,
-    /// The producer has ended (its last item, an error, may still be in `items`).
-    done: bool,
-    /// The consumer is gone.
-    gone: bool,
-    /// A producer waits in `send`.
-    producer_waiting: bool,
-    /// A consumer blocks in `next`.
-    consumer_waiting: bool,
-    /// The waker of an async consumer that found nothing.
-    waker: Option<Waker>,
-}
-
 /// A bounded stream's two sides, for a producer you run yourself (on any thread, or as a job
-/// with options: `pool.job(move || produce(&mut emitter)).priority(..).submit()`). Dropping the
-/// emitter ends the stream; if it is dropped by a panic, the stream ends with
+/// with options: `pool.job(move || produce(&mut sender)).priority(..).submit()`). Dropping the
+/// sender ends the stream; if it is dropped by a panic, the stream ends with
 /// `Err(JobError::Panicked)`. A `buffer` of 0 is taken as 1.
 ///
 /// # Examples
@@ -138,102 +114,11 @@ pub fn channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
         ready: Condvar::new(),
         buffer: buffer.max(1),
     });
-    let emitter = Sender {
+    let sender = Sender {
         chan: chan.clone(),
         ends_on_drop: true,
     };
-    (emitter, Receiver { chan, ticket: None })
-}
-
-impl<T> Chan<T> {
-    /// Keeps `hint` in step with the state. Call under the lock after every change.
-    fn publish(&self, st: &ChanState<T>) {
-        let done = if st.done { DONE } else { 0 };
-        // ORDERING: a hint for spinners, who confirm under the lock.
-        self.hint.store(st.items.len() | done, Ordering::Relaxed);
-    }
-
-    /// Spins (without the lock) while `waiting(hint)` holds, for a few microseconds at most.
-    fn spin_while(&self, waiting: impl Fn(usize) -> bool) {
-        let backoff = Backoff::new();
-        // ORDERING: a hint; the caller looks again under the lock.
-        while waiting(self.hint.load(Ordering::Relaxed)) && !backoff.is_completed() {
-            backoff.snooze();
-        }
-    }
-
-    /// Takes the next item (notifying a waiting producer), or `None` if there is none yet.
-    fn pop(&self, st: &mut ChanState<T>) -> Option<Result<T, JobError>> {
-        let item = st.items.pop_front()?;
-        self.publish(st);
-        if st.producer_waiting {
-            self.room.notify_one();
-        }
-        Some(item)
-    }
-
-    /// Tells the consumer something changed (an item, or the end).
-    fn wake_consumer(&self, st: &mut ChanState<T>) -> Option<Waker> {
-        if st.consumer_waiting {
-            self.ready.notify_one();
-        }
-        st.waker.take()
-    }
-
-    /// Ends the stream, with `err` as its last item if the producer failed. Idempotent.
-    fn finish(&self, err: Option<JobError>) {
-        let mut st = self.state.lock();
-        if st.done {
-            return;
-        }
-        st.done = true;
-        if let Some(err) = err
-            && !st.gone
-        {
-            st.items.push_back(Err(err)); // past the bound: one last item
-        }
-        self.publish(&st);
-        let waker = self.wake_consumer(&mut st);
-        drop(st);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-/// A stream that its owner can end from outside (a database closing under a live query
-/// stream; see `sqlite::Live`).
-#[cfg_attr(
-    not(any(feature = "sqlite", feature = "sqlite-system")),
-    allow(dead_code)
-)]
-pub(crate) trait Cut: Send + Sync {
-    /// Ends the stream: the producer's next `send` (or the one it waits in) is refused, and
-    /// the consumer gets the items already buffered, then `Err(JobError::ShutDown)`.
-    fn cut(&self);
-}
-
-impl<T: Send> Cut for Chan<T> {
-    fn cut(&self) {
-        let mut st = self.state.lock();
-        if st.gone {
-            return; // the consumer has left; the producer already sees it
-        }
-        st.gone = true;
-        if !st.done {
-            st.done = true;
-            st.items.push_back(Err(JobError::ShutDown)); // past the bound: one last item
-        }
-        self.publish(&st);
-        if st.producer_waiting {
-            self.room.notify_one();
-        }
-        let waker = self.wake_consumer(&mut st);
-        drop(st);
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
+    (sender, Receiver { chan, ticket: None })
 }
 
 impl<T> Sender<T> {
@@ -446,147 +331,3 @@ impl<T> fmt::Display for SendError<T> {
 }
 
 impl<T> Error for SendError<T> {}
-
-/// A producer wrapped as a pool job: the closure and the emitter it writes to. A refused
-/// submission gives the closure back.
-pub(crate) struct Producer<P, T> {
-    pub(crate) producer: P,
-    pub(crate) emitter: Sender<T>,
-}
-
-impl<P, T> JobFn<(), ()> for Producer<P, T>
-where
-    P: FnOnce(&mut Sender<T>) + Send + 'static,
-    T: Send + 'static,
-{
-    fn call(mut self, _: &mut ()) {
-        (self.producer)(&mut self.emitter);
-    }
-}
-
-/// A producer of a [`StatePool`](crate::StatePool): also given the worker's state.
-pub(crate) struct StateProducer<P, T> {
-    pub(crate) producer: P,
-    pub(crate) emitter: Sender<T>,
-}
-
-impl<S, P, T> JobFn<S, ()> for StateProducer<P, T>
-where
-    P: FnOnce(&mut S, &mut Sender<T>) + Send + 'static,
-    T: Send + 'static,
-{
-    fn call(mut self, state: &mut S) {
-        (self.producer)(state, &mut self.emitter);
-    }
-}
-
-/// Makes the two sides for a pool's stream job: the emitter does not end the stream on drop;
-/// the job's outcome does (`finisher`).
-pub(crate) fn job_channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
-    let (mut emitter, items) = channel(buffer);
-    emitter.ends_on_drop = false;
-    (emitter, items)
-}
-
-impl<T> Receiver<T> {
-    /// The completion callback of the producer's job: ends the stream with the job's error.
-    pub(crate) fn finisher(&self) -> impl FnOnce(crate::Outcome<()>) + Send + 'static
-    where
-        T: Send + 'static,
-    {
-        let chan = self.chan.clone();
-        move |outcome| chan.finish(outcome.err())
-    }
-
-    /// A stream that ended before it began: its one item is `Err(err)`.
-    pub(crate) fn failed(err: JobError) -> Self {
-        let (emitter, items) = job_channel(1);
-        items.chan.finish(Some(err));
-        drop(emitter);
-        items
-    }
-
-    pub(crate) fn set_ticket(&mut self, ticket: Ticket) {
-        self.ticket = Some(ticket);
-    }
-
-    /// A way to end this stream from outside, held weakly (see [`Cut`]).
-    #[cfg_attr(
-        not(any(feature = "sqlite", feature = "sqlite-system")),
-        allow(dead_code)
-    )]
-    pub(crate) fn cutter(&self) -> std::sync::Weak<dyn Cut>
-    where
-        T: Send + 'static,
-    {
-        let chan: Arc<dyn Cut> = self.chan.clone();
-        Arc::downgrade(&chan)
-    }
-
-    /// The identity of the pool running the producer (0: a producer of the caller's own).
-    fn producer_pool(&self) -> usize {
-        self.ticket.as_ref().map_or(0, Ticket::pool_id)
-    }
-}
-
-/// Submits `job` (which writes into the emitter of `items`) with `wait`; on success the stream
-/// holds the job's ticket, so dropping the stream cancels the job.
-pub(crate) fn submit_producer<S, J, T>(
-    core: &Core<S>,
-    job: J,
-    mut items: Receiver<T>,
-    wait: Wait,
-) -> Result<Receiver<T>, (J, Refusal)>
-where
-    S: 'static,
-    J: JobFn<S, ()>,
-    T: Send + 'static,
-{
-    let finish = items.finisher();
-    let ticket = core.submit_job(job, Opts::default(), ToCallback(finish), wait)?;
-    items.set_ticket(ticket);
-    Ok(items)
-}
-
-/// `stream_iter`'s job: builds the iterator on the worker and sends its items.
-pub(crate) struct IterJob<F, T> {
-    pub(crate) make: F,
-    pub(crate) emitter: Sender<T>,
-}
-
-impl<F, I> JobFn<(), ()> for IterJob<F, I::Item>
-where
-    F: FnOnce() -> I + Send + 'static,
-    I: IntoIterator,
-    I::Item: Send + 'static,
-{
-    fn call(mut self, _: &mut ()) {
-        for item in (self.make)() {
-            if self.emitter.send(item).is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// `stream_iter`'s job on a [`StatePool`](crate::StatePool): the iterator is built from the
-/// worker's state.
-pub(crate) struct StateIterJob<F, T> {
-    pub(crate) make: F,
-    pub(crate) emitter: Sender<T>,
-}
-
-impl<S, F, I> JobFn<S, ()> for StateIterJob<F, I::Item>
-where
-    F: FnOnce(&mut S) -> I + Send + 'static,
-    I: IntoIterator,
-    I::Item: Send + 'static,
-{
-    fn call(mut self, state: &mut S) {
-        for item in (self.make)(state) {
-            if self.emitter.send(item).is_err() {
-                return;
-            }
-        }
-    }
-}
