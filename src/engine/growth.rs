@@ -15,7 +15,7 @@ const STALL_TIME: Duration = Duration::from_millis(1);
 
 /// A job that ran at least this long while others waited starts one more worker as it ends:
 /// the queue is served by blocking calls, and more threads help.
-pub(crate) const LONG_JOB: Duration = Duration::from_micros(500);
+const LONG_JOB: Duration = Duration::from_micros(500);
 
 impl<S: 'static> Shared<S> {
     /// Makes sure some worker will take the job just queued. Returns `true` if the caller must
@@ -133,10 +133,11 @@ impl<S: 'static> Shared<S> {
         true
     }
 
-    /// Called by a worker whose job ran at least `LONG_JOB` while a backlog waited: reserve
-    /// one more worker if the backlog still exceeds the workers on their way.
-    pub(crate) fn grow_after_long_job(&self, st: &mut State<S>) -> bool {
-        self.unserved(st) && self.reserve_worker(st)
+    /// Called by a worker whose timed job ran for `ran` while a backlog waited: if that was at
+    /// least `LONG_JOB`, reserve one more worker if the backlog still exceeds the workers on
+    /// their way.
+    pub(crate) fn grow_after_job(&self, st: &mut State<S>, ran: Duration) -> bool {
+        ran >= LONG_JOB && self.unserved(st) && self.reserve_worker(st)
     }
 
     /// Called by a worker that just started, under the lock: if the pool is still stalled (a

@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use parking_lot::MutexGuard;
 
-use super::growth::LONG_JOB;
 use super::{Deferred, Shared, State};
 use crate::backoff::Backoff;
 use crate::blocking::{self, Role};
@@ -273,7 +272,7 @@ fn run_claimed<S: 'static>(
     };
     let lane = task.meta().lane().cloned();
     shared.wake_for_backlog(st);
-    // Time the job when others wait behind it (see `LONG_JOB`); one job in eight, so the
+    // Time the job when others wait behind it (see `Shared::grow_after_job`); one job in eight, so the
     // clock stays off the path of short jobs.
     *jobs_run = jobs_run.wrapping_add(1);
     let started = (st.queue.len() > 0 && *jobs_run % 8 == 1).then(Instant::now);
@@ -313,8 +312,9 @@ fn run_claimed<S: 'static>(
     if let Some(lane) = lane {
         shared.advance_lane(st, &lane, &mut after);
     }
-    let long = started.is_some_and(|t| t.elapsed() >= LONG_JOB);
-    if long && shared.grow_after_long_job(st) {
+    if let Some(started) = started
+        && shared.grow_after_job(st, started.elapsed())
+    {
         after.start += 1;
     }
     if !after.is_empty() {
