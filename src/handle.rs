@@ -267,9 +267,17 @@ impl<T> IntoFuture for Handle<T> {
         JobFuture {
             rx: self.rx.into_future(),
             job: self.job,
+            polled: false,
         }
     }
 }
+
+/// How long the first poll of a [`JobFuture`] looks for the outcome before it registers the
+/// waker.
+const FIRST_POLL_SPIN: std::time::Duration = std::time::Duration::from_micros(2);
+
+/// How long the first poll looks while the job is still queued.
+const FIRST_POLL_QUEUED: std::time::Duration = std::time::Duration::from_nanos(300);
 
 /// The future of a [`Handle`], made by `.await` or [`IntoFuture::into_future`].
 ///
@@ -281,6 +289,8 @@ impl<T> IntoFuture for Handle<T> {
 pub struct JobFuture<T> {
     rx: oneshot::AsyncReceiver<Outcome<T>>,
     job: JobRef,
+    /// Polled before: the first poll's short spin is over.
+    polled: bool,
 }
 
 impl<T> JobFuture<T> {
@@ -294,6 +304,23 @@ impl<T> Future for JobFuture<T> {
     type Output = Outcome<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
+        if !std::mem::replace(&mut self.polled, true) {
+            // A short job that a worker has already taken is often about to finish: looking
+            // again for a moment costs less than parking the task and being woken. A job still
+            // queued is not looked for long: its worker may need this very CPU to take it.
+            let start = std::time::Instant::now();
+            while !self.rx.has_message() && !cfg!(offthread_loom) {
+                let waited = start.elapsed();
+                if waited >= FIRST_POLL_SPIN
+                    || (waited >= FIRST_POLL_QUEUED && !self.job.control().is_started())
+                {
+                    break;
+                }
+                for _ in 0..8 {
+                    std::hint::spin_loop();
+                }
+            }
+        }
         match Pin::new(&mut self.rx).poll(cx) {
             Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
             Poll::Ready(Err(_)) => Poll::Ready(Err(JobError::ShutDown)),

@@ -205,6 +205,9 @@ pub(crate) struct Shared<S> {
     /// closes the window where a caller, woken by its result, submits the next job before the
     /// worker that served it is back.
     pub(crate) finishing: Padded<AtomicUsize>,
+    /// How long workers recently stayed without work before the next job came (nanoseconds,
+    /// a moving average): how long the spinning worker spins (see `worker::spin_budget`).
+    pub(crate) recent_gap: AtomicU64,
     /// Panics caught in completion callbacks and inbox wake hooks.
     pub(crate) callback_panics: AtomicU64,
     /// This pool, for starting workers from `&self` paths.
@@ -248,6 +251,7 @@ impl<S: 'static> Shared<S> {
             monitor: Condvar::new(),
             queued_hint: Padded(AtomicUsize::new(0)),
             finishing: Padded(AtomicUsize::new(0)),
+            recent_gap: AtomicU64::new(u64::MAX),
             callback_panics: AtomicU64::new(0),
             me: me.clone(),
             config,

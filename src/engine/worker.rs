@@ -7,7 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::MutexGuard;
 
@@ -171,8 +171,15 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
     let mut retire = false;
     let mut jobs_run: u32 = 0;
     let mut expired = Vec::new();
+    // When this worker last ran out of work, while it has not found any since.
+    let mut idle_since: Option<Instant> = None;
     'serve: loop {
         let next = next_task(shared, &mut st, id, &mut expired);
+        if next.is_some()
+            && let Some(since) = idle_since.take()
+        {
+            note_gap(shared, since.elapsed());
+        }
         // Jobs whose start deadline passed while queued resolve `Expired`, after the lock.
         let mut after = Deferred::new();
         for task in expired.drain(..) {
@@ -200,13 +207,23 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
         // At most one worker spins: more spinners than that only steal the CPU from the
         // worker running a job and from the caller (on 2 cores, three runnable threads cost a
         // scheduler tick, milliseconds, at the tail).
+        let since = *idle_since.get_or_insert_with(Instant::now);
         if st.spinning == 0 {
             st.spinning += 1;
             drop(st);
+            let budget = spin_budget(shared);
             let backoff = Backoff::short();
             // ORDERING: a hint; the lock below confirms.
-            while shared.queued_hint.load(Ordering::Relaxed) == 0 && !backoff.is_completed() {
+            let idle = || shared.queued_hint.load(Ordering::Relaxed) == 0;
+            while idle() && !backoff.is_completed() {
                 backoff.snooze();
+            }
+            // Then spin on, without yielding: a worker that yields lets the scheduler stack it
+            // on the caller's CPU, and the two then take turns on one core.
+            while idle() && !cfg!(offthread_loom) && since.elapsed() < budget {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
             }
             st = shared.state.lock();
             st.spinning -= 1;
@@ -245,6 +262,38 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
     st.private.retain(|(w, _)| *w != id);
     drop(st);
     retire
+}
+
+/// The longest a worker spins for its next job (while the gaps between jobs stay this short);
+/// beyond it, a futex sleep and wake cost less than the spin.
+const MAX_SPIN: Duration = Duration::from_micros(50);
+
+/// Records how long a worker waited between running out of work and finding the next job.
+fn note_gap<S>(shared: &Shared<S>, gap: Duration) {
+    let gap = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
+    // ORDERING: a statistic; a lost update only shifts the average a little.
+    let old = shared.recent_gap.load(Ordering::Relaxed);
+    let new = if old == u64::MAX {
+        gap
+    } else {
+        old - old / 8 + gap / 8
+    };
+    shared.recent_gap.store(new, Ordering::Relaxed);
+}
+
+/// How long the spinning worker keeps looking for its next job before it sleeps: twice the
+/// recent gap between jobs, while those gaps stay under `MAX_SPIN`. A caller that awaits each
+/// result parks meanwhile and needs a wake-up (microseconds on a VM) before it submits the
+/// next job; a worker that slept in that time would need one too. When jobs come further
+/// apart, the worker sleeps after the short spin.
+fn spin_budget<S>(shared: &Shared<S>) -> Duration {
+    // ORDERING: a statistic.
+    let gap = Duration::from_nanos(shared.recent_gap.load(Ordering::Relaxed));
+    if gap < MAX_SPIN {
+        (gap * 2).min(MAX_SPIN)
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// Runs a job this worker has just claimed, then records it; `after` holds work found while

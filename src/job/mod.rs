@@ -70,6 +70,10 @@ pub(crate) trait Control: Send + Sync {
     /// has not started; never touches a running one.
     fn handle_dropped(&self) {}
     fn cancel_requested(&self) -> bool;
+    /// `true` once a worker has claimed the job (a hint: it may change at once).
+    fn is_started(&self) -> bool {
+        false
+    }
     /// RUNNING (or RUNNING_CANCEL) → FINISHED, just before the outcome is delivered.
     fn mark_finished(&self) {}
     /// Identity of the job's lane (0: none).
@@ -148,6 +152,10 @@ where
 
     fn cancel_requested(&self) -> bool {
         self.state.cancel_requested()
+    }
+
+    fn is_started(&self) -> bool {
+        self.state.is_started()
     }
 
     fn mark_finished(&self) {

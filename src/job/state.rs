@@ -113,6 +113,15 @@ impl JobState {
         matches!(self.state.load(Ordering::Relaxed), QUEUED | LANED)
     }
 
+    /// `true` once a worker has claimed the job (it runs, or ran).
+    pub(crate) fn is_started(&self) -> bool {
+        // ORDERING: a hint for a caller deciding whether to spin.
+        matches!(
+            self.state.load(Ordering::Relaxed),
+            RUNNING | RUNNING_CANCEL | FINISHED
+        )
+    }
+
     pub(crate) fn is_queued(&self) -> bool {
         // ORDERING: read under the pool lock, which orders it.
         self.state.load(Ordering::Relaxed) == QUEUED
