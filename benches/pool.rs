@@ -9,6 +9,10 @@
 //!   in its own process (and 50,000 to show how RSS scales with the job count).
 //! - `submit`: time for a submit to return while every worker is busy (fixed N = cores pools).
 //! - `sleepy`: 256 jobs that each sleep 1 ms, default builders, wall time until all are done.
+//! - `io`: 4,096 calls that each block 100 µs, 64 in flight, default builders: wall time and
+//!   peak threads (each system in its own process).
+//! - `cpu_burst`: 64 CPU-bound jobs of 2 ms, default builders: wall time and the threads left
+//!   once they are done (each system in its own process).
 //! - `idle`: CPU used by an idle pool over 1 s (own process).
 //! - `priority`: queue wait of interactive jobs while background jobs flood an 8-worker pool,
 //!   with and without priorities (and peers that have none).
@@ -541,6 +545,165 @@ fn sleepy(bars: &mut Vec<Bar>) {
     });
 }
 
+const IO_CALLS: usize = 4096;
+const IO_IN_FLIGHT: usize = 64;
+const IO_BLOCK: Duration = Duration::from_micros(100);
+const IO_REPS: usize = 3;
+const CPU_JOBS: usize = 64;
+const CPU_JOB: Duration = Duration::from_millis(2);
+
+/// Fixed CPU work of about `CPU_JOB` on an idle core (calibrated once per process): a job
+/// timed by the wall clock would finish early when oversubscribed.
+fn cpu_work(iterations: u64) -> u64 {
+    let mut x = 0u64;
+    for _ in 0..iterations {
+        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+    }
+    x
+}
+
+fn cpu_iterations() -> u64 {
+    let probe = 1_000_000;
+    let t = Instant::now();
+    cpu_work(probe);
+    (probe as f64 * CPU_JOB.as_secs_f64() / t.elapsed().as_secs_f64()) as u64
+}
+
+/// Threads of this process now.
+fn threads_now() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// Runs `work` while a sampler counts this process's threads every 200 µs; returns the wall
+/// time of `work` and the most threads seen beyond those alive before it.
+fn with_thread_peak(work: impl FnOnce()) -> (Duration, usize) {
+    let before = threads_now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(threads_now());
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            peak.max(threads_now())
+        })
+    };
+    let t = Instant::now();
+    work();
+    let wall = t.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    // The sampler itself is one of the threads it saw.
+    (wall, peak.saturating_sub(before + 1))
+}
+
+/// Runs in a child process: `io <system>` → wall ns and peak threads of `IO_CALLS` calls that
+/// each block `IO_BLOCK`, `IO_IN_FLIGHT` in flight.
+fn io_child(name: &str) {
+    let sys = Sys::new(name, false);
+    let p = sys.submit(|| 1); // the pool exists and has served a job
+    sys.wait(p);
+    let (wall, peak) = with_thread_peak(|| {
+        let mut window = std::collections::VecDeque::with_capacity(IO_IN_FLIGHT);
+        for _ in 0..IO_CALLS {
+            if window.len() == IO_IN_FLIGHT {
+                sys.wait(window.pop_front().unwrap());
+            }
+            window.push_back(sys.submit(|| std::thread::sleep(IO_BLOCK)));
+        }
+        for p in window {
+            sys.wait(p);
+        }
+    });
+    println!("{} {}", wall.as_nanos(), peak);
+}
+
+fn io(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## io — {IO_CALLS} calls that each block {} µs, {IO_IN_FLIGHT} in flight, default builders (own process each; {IO_REPS} interleaved reps)",
+        IO_BLOCK.as_micros()
+    );
+    let names = ["offthread", "tokio", "blocking", "minimal"];
+    let mut wall: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut peak: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..IO_REPS {
+        for (i, name) in names.iter().enumerate() {
+            let out = child(&["io", name]);
+            let mut it = out.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+            wall[i].push(it.next().unwrap());
+            peak[i].push(it.next().unwrap());
+        }
+    }
+    println!("| system | wall time | offthread ÷ system | peak threads |");
+    println!("|---|---|---|---|");
+    let meds: Vec<f64> = wall.iter_mut().map(|v| median(v)).collect();
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "| {name} | {} | {:.2}× | {:.0} |",
+            fmt_ns(meds[i]),
+            meds[0] / meds[i],
+            median(&mut peak[i])
+        );
+    }
+    println!("(minimal: a fixed pool of one thread per core, the floor without growth)");
+    let r = meds[0] / meds[1];
+    bars.push(Bar {
+        what: format!("io ≤ 1.0× tokio spawn_blocking: {r:.2}×"),
+        met: r <= 1.0,
+    });
+}
+
+/// Runs in a child process: `cpu <system>` → wall ns of `CPU_JOBS` CPU-bound jobs and the
+/// threads left (beyond those before the pool was built) once they are done.
+fn cpu_child(name: &str) {
+    let iterations = cpu_iterations();
+    let before = threads_now();
+    let sys = Sys::new(name, false);
+    let t = Instant::now();
+    let pending: Vec<_> = (0..CPU_JOBS)
+        .map(|_| sys.submit(move || cpu_work(iterations)))
+        .collect();
+    for p in pending {
+        sys.wait(p);
+    }
+    let wall = t.elapsed();
+    let left = match &sys {
+        Sys::Offthread(p) => p.stats().workers,
+        _ => threads_now().saturating_sub(before),
+    };
+    println!("{} {}", wall.as_nanos(), left);
+}
+
+fn cpu_burst(bars: &mut Vec<Bar>) {
+    println!(
+        "\n## cpu_burst — {CPU_JOBS} CPU-bound jobs of {} ms, default builders: wall time and threads left after (own process each)",
+        CPU_JOB.as_millis()
+    );
+    let names = ["offthread", "tokio", "blocking", "minimal"];
+    println!("| system | wall time | threads left |");
+    println!("|---|---|---|");
+    let mut ours = 0.0;
+    for (i, name) in names.iter().enumerate() {
+        let out = child(&["cpu", name]);
+        let mut it = out.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+        let (wall, left) = (it.next().unwrap(), it.next().unwrap());
+        if i == 0 {
+            ours = left;
+        }
+        println!("| {name} | {} | {left:.0} |", fmt_ns(wall));
+    }
+    println!("(offthread: its workers; peers: threads of the process beyond those before)");
+    bars.push(Bar {
+        what: format!(
+            "a CPU-bound burst leaves at most cores + 1 workers: {ours:.0} (cores {})",
+            cores()
+        ),
+        met: ours <= (cores() + 1) as f64,
+    });
+}
+
 /// Sum of CPU time of every thread of this process, from /proc (nanoseconds).
 fn process_cpu_ns() -> u64 {
     let mut total = 0;
@@ -848,8 +1011,8 @@ fn lanes(bars: &mut Vec<Bar>) {
         );
     }
     println!(
-        "(jobs of 100 µs finish too often to look stuck, so the default pool does not grow past \
-         the CPU count for them; see PoolBuilder's growth rules)"
+        "(the default pool grows past the CPU count while its workers sleep in these jobs; \
+         min_workers = L starts every worker up front)"
     );
 }
 
@@ -860,6 +1023,8 @@ fn main() {
         match rest.as_slice() {
             ["burst", name, jobs] => burst_child(name, jobs.parse().unwrap()),
             ["idle", name] => idle_child(name),
+            ["io", name] => io_child(name),
+            ["cpu", name] => cpu_child(name),
             other => panic!("bad child args {other:?}"),
         }
         return;
@@ -885,6 +1050,12 @@ fn main() {
     }
     if want("sleepy") {
         sleepy(&mut bars);
+    }
+    if want("io") {
+        io(&mut bars);
+    }
+    if want("cpu_burst") {
+        cpu_burst(&mut bars);
     }
     if want("idle") {
         idle(&mut bars);

@@ -10,8 +10,8 @@ use crate::error::{BuildError, BuildErrorKind};
 use crate::pool::{Pool, StatePool};
 
 /// Default `max_workers`: blocking calls mostly wait, so many may usefully wait at once (tokio
-/// allows 512, smol's `blocking` 500); growth past the CPU count happens only when workers are
-/// stuck (see "How the pool grows").
+/// allows 512, smol's `blocking` 500); growth past the CPU count happens only while workers
+/// block (see "How the pool grows").
 const MAX_WORKERS: usize = 128;
 /// Default `queue_capacity`.
 const QUEUE_CAPACITY: usize = 8192;
@@ -31,18 +31,22 @@ const KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///
 /// **How the pool grows.** A job that finds no idle worker (and no worker about to look at the
 /// queue) starts a new thread at once while there are fewer workers than CPUs: that serves
-/// CPU-ish calls. Past the CPU count the pool grows only when its workers are *stuck*, which is
-/// what blocking calls (sleeps, disk, network, locks) look like:
+/// CPU-ish calls. Past the CPU count the pool grows by what its workers are *doing*, not by how
+/// long their jobs run:
 /// - the pool's monitor thread (one per pool, parked while the pool keeps up, so it costs no
-///   CPU) starts a worker once every worker has been busy with no job finishing for 1 ms, so
-///   queued jobs never wait forever behind stuck workers while `max_workers` allows more;
-/// - a worker that was just started starts the next one if still no job has finished and the
-///   backlog is larger than the workers on their way (so a flood of blocking jobs grows the
-///   pool at thread-start speed, even after the submits have ended);
-/// - a worker whose job ran 500 µs or more while others waited starts one more as it ends.
+///   CPU) looks every 200 µs while jobs wait and no worker is idle. A worker asleep in the OS
+///   in its job (disk, network, a lock, a sleep) earns one more worker, up to `max_workers`; a
+///   worker on the CPU earns none. So a flood of short blocking calls (a 100 µs read, a cold
+///   SQLite page) grows the pool within a millisecond or two, while CPU-bound jobs, however
+///   long, never oversubscribe the CPU. While every worker computes, the monitor looks less
+///   often (down to every 5 ms).
+/// - On Linux the monitor reads each worker's state from `/proc` (one open file per worker
+///   thread). Where the OS does not say, it starts a worker when no job has finished for 1 ms
+///   while jobs wait.
 ///
-/// A burst of short jobs keeps finishing jobs, so it stays near the CPU count, where more
-/// threads would only contend. Threads beyond `min_workers` retire after `keep_alive` idle.
+/// Either way, queued jobs never wait forever behind blocked workers while `max_workers`
+/// allows more, even if no further submit comes. Threads beyond `min_workers` retire after
+/// `keep_alive` idle.
 ///
 /// **Bounded queue.** At most `queue_capacity` jobs wait. A cancelled job frees its slot at
 /// once. A full queue makes [`Pool::submit`] wait (spinning briefly, then parking),

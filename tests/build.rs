@@ -139,3 +139,51 @@ fn jobs_that_wait_for_each_other_all_start_on_a_warm_pool() {
         }
     }
 }
+
+/// Short blocking calls (each sleeps 200 µs, so jobs keep finishing: the pool never looks
+/// stalled) grow the pool past the CPU count while a backlog waits.
+#[test]
+fn short_blocking_calls_grow_the_pool_past_the_cpu_count() {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = Pool::builder().max_workers(cores + 8).build().unwrap();
+    let mut peak = 0;
+    let mut window = std::collections::VecDeque::new();
+    // Keep a backlog of blocking calls until the pool has grown (or the watchdog fires).
+    eventually("the pool grows past the CPU count", || {
+        while window.len() < 64 {
+            window.push_back(
+                pool.submit(|| std::thread::sleep(Duration::from_micros(200)))
+                    .unwrap(),
+            );
+        }
+        window.pop_front().unwrap().wait().unwrap();
+        peak = peak.max(pool.stats().workers);
+        peak > cores
+    });
+    window.into_iter().for_each(|h| h.wait().unwrap());
+}
+
+/// CPU-bound jobs keep every worker on the CPU: the pool stays at the CPU count, however long
+/// the backlog, and more threads would only contend.
+#[test]
+fn cpu_bound_jobs_do_not_grow_the_pool_past_the_cpu_count() {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = Pool::builder().max_workers(cores + 8).build().unwrap();
+    let handles: Vec<_> = (0..48)
+        .map(|_| {
+            pool.submit(|| {
+                let mut x = 0u64;
+                for _ in 0..3_000_000 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+                x
+            })
+            .unwrap()
+        })
+        .collect();
+    for h in handles {
+        h.wait().unwrap();
+    }
+    let workers = pool.stats().workers;
+    assert!(workers <= cores + 1, "{workers} workers for {cores} cores");
+}

@@ -1,21 +1,52 @@
 //! How the pool finds a worker for every job: waking idle workers one at a time, starting
-//! new ones (eagerly up to the CPU count, past it only while workers are stuck), lending a
-//! worker to a nested wait, and the monitor thread that watches for stalls and start deadlines.
+//! new ones (eagerly up to the CPU count, past it only while its workers block rather than
+//! compute), lending a worker to a nested wait, and the monitor thread that watches the
+//! backlog and start deadlines.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+use parking_lot::MutexGuard;
 
 use super::worker;
 use super::{Deferred, Shared, State};
 use crate::job::Priority;
 
-/// How long every worker must be busy with no job finishing before the monitor grows the pool
-/// past the CPU count.
+/// How often the armed monitor looks at the backlog and at what its workers are doing.
+const TICK: Duration = Duration::from_micros(200);
+
+/// The longest the armed monitor waits between looks while nothing needs adding (it backs off
+/// from `TICK` while every worker computes, and starts over at `TICK` once it adds one).
+const LONGEST_TICK: Duration = Duration::from_millis(5);
+
+/// Where the OS does not say what a thread is doing: how long every worker must be busy with
+/// no job finishing before the monitor grows the pool past the CPU count.
 const STALL_TIME: Duration = Duration::from_millis(1);
 
-/// A job that ran at least this long while others waited starts one more worker as it ends:
-/// the queue is served by blocking calls, and more threads help.
-const LONG_JOB: Duration = Duration::from_micros(500);
+/// The most workers the monitor looks at per tick (a few microseconds each).
+const SAMPLES: usize = 8;
+
+/// What the monitor saw at the start of its current window.
+#[derive(Clone, Copy)]
+struct Window {
+    at: Instant,
+    /// How long this window lasts.
+    length: Duration,
+    finished: u64,
+    /// Blocked workers seen at its start.
+    seen: usize,
+}
+
+/// Of `sampled` workers, `blocked` were asleep in the OS: scaled to all `workers`, rounded
+/// down. Threads asleep while the pool has no idle worker are blocked in their jobs (on I/O, a
+/// lock, a sleep); each earns one more worker. Workers on the CPU earn none, so CPU-bound jobs
+/// never oversubscribe the pool however long they run.
+fn blocked_workers(blocked: usize, sampled: usize, workers: usize) -> usize {
+    if sampled == 0 {
+        return 0;
+    }
+    blocked * workers / sampled
+}
 
 impl<S: 'static> Shared<S> {
     /// Makes sure some worker will take the job just queued. Returns `true` if the caller must
@@ -34,9 +65,8 @@ impl<S: 'static> Shared<S> {
             return false;
         }
         // Past the CPU count, a submit never starts a thread itself: it arms the monitor,
-        // which starts one if the pool stays stalled (every worker busy, no job finishing) for
-        // `STALL_TIME`. Started workers then chain further growth (`grow_on_start`). An
-        // interactive job is the exception: someone waits on it now.
+        // which starts workers while the busy ones block instead of using the CPU (see
+        // `monitor`). An interactive job is the exception: someone waits on it now.
         if st.workers >= self.config.eager_workers && priority != Priority::Interactive {
             self.arm_monitor(st);
             return false;
@@ -129,38 +159,29 @@ impl<S: 'static> Shared<S> {
         }
         st.workers += 1;
         st.starting += 1;
-        st.finished_at_mark = st.counts.finished();
         true
     }
 
-    /// Called by a worker whose timed job ran for `ran` while a backlog waited: if that was at
-    /// least `LONG_JOB`, reserve one more worker if the backlog still exceeds the workers on
-    /// their way.
-    pub(crate) fn grow_after_job(&self, st: &mut State<S>, ran: Duration) -> bool {
-        ran >= LONG_JOB && self.unserved(st) && self.reserve_worker(st)
-    }
-
-    /// Called by a worker that just started, under the lock: if the pool is still stalled (a
-    /// backlog beyond the workers on their way, and no job finished since the last worker was
-    /// reserved), reserve the next worker. This chains growth at thread-start speed for as
-    /// long as the workers stay stuck in blocking calls, and stops at the first finished job.
-    pub(crate) fn grow_on_start(&self, st: &mut State<S>) -> bool {
-        self.unserved(st) && st.counts.finished() == st.finished_at_mark && self.reserve_worker(st)
-    }
-
     /// The monitor thread. Two duties:
-    /// - **Stalls.** Parked while the pool is healthy; armed (`arm_monitor`) when jobs wait and
-    ///   no worker is idle, it then looks every `STALL_TIME` and starts a worker if no job
-    ///   finished meanwhile and a backlog waits. It guarantees that queued jobs never wait
-    ///   forever behind stuck workers while the worker limit allows more, even if no further
-    ///   submit comes; it costs nothing while disarmed.
+    /// - **Growth past the CPU count.** Parked while the pool keeps up; armed (`arm_monitor`)
+    ///   when jobs wait and no worker is idle, it looks every `TICK`. If the backlog is still
+    ///   unserved, it compares the CPU time the process used in that window with the workers
+    ///   that ran jobs: workers that use no CPU are blocked, and while the CPU has room it
+    ///   starts one worker per blocked one (up to the limit), so a flood of short blocking
+    ///   calls grows the pool within a few ticks while CPU-bound jobs never oversubscribe it.
+    ///   Where no CPU clock exists, it grows by one when no job finished for `STALL_TIME`.
+    ///   Either way queued jobs never wait forever behind blocked workers while the limit
+    ///   allows more, even if no further submit comes; it costs nothing while disarmed.
     /// - **Start deadlines.** It sleeps until the earliest deadline of a waiting job and
     ///   expires every job whose deadline has passed, so `Expired` arrives on time even when
     ///   no worker looks at the queue.
     pub(crate) fn monitor(&self) {
         let mut st = self.state.lock();
-        // While armed: when to look next, and the finished count when the window began.
-        let mut window: Option<(Instant, u64)> = None;
+        // While armed: the window the next decision looks back on.
+        let mut window: Option<Window> = None;
+        // How long the next window lasts. Kept across disarming: a pool that keeps arming the
+        // monitor with nothing to add (a burst of short jobs) is not looked at every tick.
+        let mut length = TICK;
         'watch: loop {
             if st.closed {
                 break 'watch;
@@ -175,29 +196,55 @@ impl<S: 'static> Shared<S> {
                 continue 'watch;
             }
             let watching =
-                st.monitor_armed && st.queued() > 0 && st.workers < self.max_workers(&st);
+                st.monitor_armed && self.unserved(&st) && st.workers < self.max_workers(&st);
             if !watching {
                 st.monitor_armed = false;
                 window = None;
             } else {
-                match window {
-                    None => window = Some((now + STALL_TIME, st.counts.finished())),
-                    Some((at, seen)) if now >= at => {
-                        let stuck =
-                            st.counts.finished() == seen && st.starting == 0 && st.idle == 0;
-                        window = Some((now + STALL_TIME, st.counts.finished()));
-                        if stuck && self.unserved(&st) && self.reserve_worker(&mut st) {
-                            drop(st);
-                            self.start_reserved_worker();
-                            st = self.state.lock();
-                            continue 'watch;
-                        }
+                let due = window.is_none_or(|w| now >= w.at + w.length);
+                if due {
+                    let finished = st.counts.finished();
+                    let probing = !st.probes.is_empty();
+                    // Just armed: only start the window (arming can be frequent; looking costs).
+                    let seen = match window {
+                        None => 0,
+                        Some(w) => self.blocked_now(&mut st, w, finished),
+                    };
+                    // With probes, a worker counts as blocked only if seen so on two looks in a
+                    // row: a page fault or a preemption is no reason to grow.
+                    let add = match window {
+                        None => 0,
+                        Some(w) if probing => seen.min(w.seen),
+                        Some(_) => seen,
+                    };
+                    length = match window {
+                        _ if !probing => STALL_TIME,
+                        Some(_) if add == 0 => (length * 2).min(LONGEST_TICK),
+                        Some(_) => TICK,
+                        None => length,
+                    };
+                    window = Some(Window {
+                        at: Instant::now(),
+                        length,
+                        finished,
+                        seen,
+                    });
+                    let mut started = 0;
+                    while started < add && self.unserved(&st) && self.reserve_worker(&mut st) {
+                        started += 1;
                     }
-                    Some(_) => {}
+                    if started > 0 {
+                        drop(st);
+                        for _ in 0..started {
+                            self.start_reserved_worker();
+                        }
+                        st = self.state.lock();
+                        continue 'watch;
+                    }
                 }
             }
             let next_timer = st.timers.peek().map(|t| t.at);
-            let wake_at = match (window.map(|(at, _)| at), next_timer) {
+            let wake_at = match (window.map(|w| w.at + w.length), next_timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -210,6 +257,36 @@ impl<S: 'static> Shared<S> {
         }
         st.monitor_alive = false;
         self.exited.notify_all();
+    }
+
+    /// How many workers are blocked now, beyond those replaced already (see `monitor`).
+    /// Reads what up to `SAMPLES` workers are doing, without the lock; without probes, counts
+    /// one if no job finished during the window `w`.
+    fn blocked_now(&self, st: &mut MutexGuard<'_, State<S>>, w: Window, finished: u64) -> usize {
+        if st.starting > 0 || st.idle > 0 {
+            return 0; // workers are on their way already
+        }
+        if st.workers <= st.blocked {
+            // Every thread waits on the pool in a nested wait and its replacement could not
+            // start: try again now.
+            return 1;
+        }
+        if st.probes.is_empty() {
+            return usize::from(finished == w.finished);
+        }
+        let start = st.next_probe % st.probes.len();
+        let picked: Vec<_> = st
+            .probes
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(SAMPLES.min(st.probes.len()))
+            .map(|(_, probe)| probe.clone())
+            .collect();
+        st.next_probe = start + picked.len();
+        let asleep = MutexGuard::unlocked(st, || picked.iter().filter(|p| p.is_blocked()).count());
+        // Threads in nested waits read as asleep too; they are replaced already.
+        blocked_workers(asleep, picked.len(), st.workers).saturating_sub(st.blocked)
     }
 
     /// Starts a worker whose slot was reserved by `reserve_worker`. If the OS refuses, the slot
@@ -243,5 +320,20 @@ impl<S: 'static> Shared<S> {
                 self.arm_monitor(st);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_workers_scale_the_sample_to_the_pool() {
+        assert_eq!(blocked_workers(8, 8, 8), 8); // all asleep: one more each
+        assert_eq!(blocked_workers(0, 8, 64), 0); // all on the CPU: none
+        assert_eq!(blocked_workers(4, 8, 64), 32);
+        assert_eq!(blocked_workers(1, 3, 3), 1);
+        assert_eq!(blocked_workers(1, 8, 7), 0); // rounded down
+        assert_eq!(blocked_workers(0, 0, 5), 0); // nothing sampled
     }
 }

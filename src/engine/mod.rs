@@ -10,6 +10,7 @@
 
 mod cancel;
 mod growth;
+mod probe;
 mod queue;
 mod shutdown;
 mod submit;
@@ -33,6 +34,7 @@ use crate::job::{
 use crate::stats::{Counts, RunningJob, Stats};
 use crate::waiters::{Waiters, wake_all};
 use cancel::Timer;
+use probe::ThreadProbe;
 
 /// Keeps a hot atomic on a cache line of its own (128 bytes: adjacent-line prefetch pairs lines).
 #[repr(align(128))]
@@ -103,6 +105,10 @@ pub(crate) struct State<S> {
     pub(crate) private: Vec<PrivateQueue<S>>,
     /// Jobs in all private queues.
     pub(crate) private_len: usize,
+    /// The live workers' thread probes, by worker id (empty where the OS offers none).
+    pub(crate) probes: Vec<(usize, Arc<ThreadProbe>)>,
+    /// Where the monitor's next look at the probes starts (round robin).
+    pub(crate) next_probe: usize,
     /// Intake is closed; workers exit once the queues are empty.
     pub(crate) closed: bool,
     /// Worker threads alive or starting.
@@ -129,8 +135,6 @@ pub(crate) struct State<S> {
     /// Submitters waiting for room in an inbox (outside the pool): (id, its room), so that
     /// closing intake wakes them too.
     pub(crate) inbox_waiters: Vec<(u64, Arc<dyn Room>)>,
-    /// `counts.finished()` when the last worker was reserved (for `grow_on_start`).
-    pub(crate) finished_at_mark: u64,
     /// The monitor is watching for a stall (see `Shared::monitor`).
     pub(crate) monitor_armed: bool,
     /// The monitor thread has not exited yet.
@@ -228,6 +232,8 @@ impl<S: 'static> Shared<S> {
                 named: Vec::new(),
                 private: Vec::new(),
                 private_len: 0,
+                probes: Vec::new(),
+                next_probe: 0,
                 closed: false,
                 workers: 0,
                 starting: 0,
@@ -239,7 +245,6 @@ impl<S: 'static> Shared<S> {
                 room_waiters: 0,
                 async_waiters: Waiters::default(),
                 inbox_waiters: Vec::new(),
-                finished_at_mark: 0,
                 monitor_armed: false,
                 monitor_alive: false,
                 next_worker_id: 0,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::MutexGuard;
 
+use super::probe::ThreadProbe;
 use super::{Deferred, Shared, State};
 use crate::backoff::Backoff;
 use crate::blocking::{self, Role};
@@ -138,17 +139,16 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
             return; // the guard counts the failure
         }
     };
-    let grow = {
+    {
         let mut st = shared.state.lock();
         st.starting -= 1;
         guard.starting = false;
         if !st.private.iter().any(|(w, _)| *w == id) {
             st.private.push((id, Default::default()));
         }
-        shared.grow_on_start(&mut st)
-    };
-    if grow {
-        shared.start_reserved_worker();
+        if let Some(probe) = ThreadProbe::for_current_thread() {
+            st.probes.push((id, probe));
+        }
     }
     if let Some(ready) = ready {
         let _ = ready.send(Ok(()));
@@ -169,7 +169,6 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
     let cfg = &shared.config;
     let mut st = shared.state.lock();
     let mut retire = false;
-    let mut jobs_run: u32 = 0;
     let mut expired = Vec::new();
     // When this worker last ran out of work, while it has not found any since.
     let mut idle_since: Option<Instant> = None;
@@ -190,7 +189,7 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
             after.discard.push((task, JobError::Expired));
         }
         if let Some(task) = next {
-            run_claimed(shared, &mut st, id, state, task, &mut jobs_run, after);
+            run_claimed(shared, &mut st, id, state, task, after);
             continue 'serve;
         }
         if !after.is_empty() {
@@ -260,6 +259,7 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
     }
     // Leave our private queue's slot; a late broadcast finds no entry and skips us.
     st.private.retain(|(w, _)| *w != id);
+    st.probes.retain(|(w, _)| *w != id);
     drop(st);
     retire
 }
@@ -304,7 +304,6 @@ fn run_claimed<S: 'static>(
     id: usize,
     state: &mut S,
     task: Arc<dyn Task<S>>,
-    jobs_run: &mut u32,
     mut after: Deferred<S>,
 ) {
     let background = task.state().priority == Priority::Background;
@@ -321,10 +320,6 @@ fn run_claimed<S: 'static>(
     };
     let lane = task.meta().lane().cloned();
     shared.wake_for_backlog(st);
-    // Time the job when others wait behind it (see `Shared::grow_after_job`); one job in eight, so the
-    // clock stays off the path of short jobs.
-    *jobs_run = jobs_run.wrapping_add(1);
-    let started = (st.queue.len() > 0 && *jobs_run % 8 == 1).then(Instant::now);
     after.wakers.extend(shared.room_freed(st));
     let handoff = WorkerHandoff {
         shared,
@@ -360,11 +355,6 @@ fn run_claimed<S: 'static>(
     let mut after = Deferred::new();
     if let Some(lane) = lane {
         shared.advance_lane(st, &lane, &mut after);
-    }
-    if let Some(started) = started
-        && shared.grow_after_job(st, started.elapsed())
-    {
-        after.start += 1;
     }
     if !after.is_empty() {
         MutexGuard::unlocked(st, || after.run(shared));
