@@ -115,13 +115,17 @@ fn a_worker_dropping_a_detached_result_is_busy_not_coming() {
             .unwrap();
         let (tx, rx) = mpsc::channel();
         let (dropping_tx, dropping) = mpsc::channel();
+        let (detached_tx, detached_rx) = mpsc::channel::<()>();
         let detached = pool
             .submit(move || {
+                // Return only once the handle is gone, so the worker drops the result.
+                detached_rx.recv().unwrap();
                 dropping_tx.send(()).unwrap();
                 SlowDrop(Some(rx))
             })
             .unwrap();
         drop(detached);
+        detached_tx.send(()).unwrap();
         dropping.recv().unwrap();
         // The detached job's worker now delivers (and drops) its result; the other is idle.
         let v = pool.submit(|| 7).unwrap().wait();
