@@ -276,9 +276,6 @@ impl<T> IntoFuture for Handle<T> {
 /// waker.
 const FIRST_POLL_SPIN: std::time::Duration = std::time::Duration::from_micros(2);
 
-/// How long the first poll looks while the job is still queued.
-const FIRST_POLL_QUEUED: std::time::Duration = std::time::Duration::from_nanos(300);
-
 /// The future of a [`Handle`], made by `.await` or [`IntoFuture::into_future`].
 ///
 /// Dropping it detaches the job, as dropping the handle does. Like every future, it must not
@@ -305,17 +302,15 @@ impl<T> Future for JobFuture<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
         if !std::mem::replace(&mut self.polled, true) {
-            // A short job that a worker has already taken is often about to finish: looking
-            // again for a moment costs less than parking the task and being woken. A job still
-            // queued is not looked for long: its worker may need this very CPU to take it.
+            // A short job that a worker runs, or is about to take, is often about to finish:
+            // looking again for a moment costs less than parking the task and being woken. A
+            // job behind others is not looked for at all.
             let start = std::time::Instant::now();
-            while !self.rx.has_message() && !cfg!(offthread_loom) {
-                let waited = start.elapsed();
-                if waited >= FIRST_POLL_SPIN
-                    || (waited >= FIRST_POLL_QUEUED && !self.job.control().is_started())
-                {
-                    break;
-                }
+            while !self.rx.has_message()
+                && !cfg!(offthread_loom)
+                && self.job.control().starts_soon()
+                && start.elapsed() < FIRST_POLL_SPIN
+            {
                 for _ in 0..8 {
                     std::hint::spin_loop();
                 }

@@ -167,6 +167,11 @@ impl<S: 'static> JobPool<S> for Shared<S> {
     fn pool_id(&self) -> usize {
         blocking::pool_id(self)
     }
+
+    fn takes_jobs_now(&self) -> bool {
+        // ORDERING: a hint.
+        self.spinner.load(Ordering::Relaxed)
+    }
 }
 
 impl<S: 'static> Lender for Shared<S> {

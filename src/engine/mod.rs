@@ -20,7 +20,7 @@ pub(crate) use queue::Queue;
 pub(crate) use submit::{Prepared, Refusal, Wait};
 
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -209,6 +209,9 @@ pub(crate) struct Shared<S> {
     /// closes the window where a caller, woken by its result, submits the next job before the
     /// worker that served it is back.
     pub(crate) finishing: Padded<AtomicUsize>,
+    /// A worker is spinning for the next job (mirrors `State::spinning > 0`): a job queued now
+    /// is taken within a moment. A hint for callers deciding whether to spin.
+    pub(crate) spinner: AtomicBool,
     /// How long workers recently stayed without work before the next job came (nanoseconds,
     /// a moving average): how long the spinning worker spins (see `worker::spin_budget`).
     pub(crate) recent_gap: AtomicU64,
@@ -256,6 +259,7 @@ impl<S: 'static> Shared<S> {
             monitor: Condvar::new(),
             queued_hint: Padded(AtomicUsize::new(0)),
             finishing: Padded(AtomicUsize::new(0)),
+            spinner: AtomicBool::new(false),
             recent_gap: AtomicU64::new(u64::MAX),
             callback_panics: AtomicU64::new(0),
             me: me.clone(),

@@ -209,6 +209,8 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
         let since = *idle_since.get_or_insert_with(Instant::now);
         if st.spinning == 0 {
             st.spinning += 1;
+            // ORDERING: a hint for callers (see `Shared::spinner`).
+            shared.spinner.store(true, Ordering::Relaxed);
             drop(st);
             let budget = spin_budget(shared);
             let backoff = Backoff::short();
@@ -224,6 +226,7 @@ fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool 
                     std::hint::spin_loop();
                 }
             }
+            shared.spinner.store(false, Ordering::Relaxed);
             st = shared.state.lock();
             st.spinning -= 1;
             if st.closed || shared.startable(&st) > 0 || has_private(&st, id) {

@@ -61,6 +61,10 @@ pub(crate) trait JobPool<S>: Send + Sync {
     fn pool_id(&self) -> usize {
         0
     }
+    /// A worker is looking for a job right now (a hint).
+    fn takes_jobs_now(&self) -> bool {
+        false
+    }
 }
 
 /// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
@@ -70,8 +74,9 @@ pub(crate) trait Control: Send + Sync {
     /// has not started; never touches a running one.
     fn handle_dropped(&self) {}
     fn cancel_requested(&self) -> bool;
-    /// `true` once a worker has claimed the job (a hint: it may change at once).
-    fn is_started(&self) -> bool {
+    /// `true` if the job runs, or a worker is about to take it (a hint: it may change at
+    /// once).
+    fn starts_soon(&self) -> bool {
         false
     }
     /// RUNNING (or RUNNING_CANCEL) → FINISHED, just before the outcome is delivered.
@@ -154,8 +159,8 @@ where
         self.state.cancel_requested()
     }
 
-    fn is_started(&self) -> bool {
-        self.state.is_started()
+    fn starts_soon(&self) -> bool {
+        self.state.is_started() || (self.state.is_queued() && self.pool.takes_jobs_now())
     }
 
     fn mark_finished(&self) {

@@ -123,7 +123,7 @@ impl JobState {
     }
 
     pub(crate) fn is_queued(&self) -> bool {
-        // ORDERING: read under the pool lock, which orders it.
+        // ORDERING: read under the pool lock, which orders it (or as a hint, see `is_started`).
         self.state.load(Ordering::Relaxed) == QUEUED
     }
 
