@@ -278,6 +278,11 @@ const FIRST_POLL_SPIN: std::time::Duration = std::time::Duration::from_micros(2)
 
 /// The future of a [`Handle`], made by `.await` or [`IntoFuture::into_future`].
 ///
+/// Its first poll looks for the outcome for up to 2 µs while a worker runs the job (or is
+/// spinning to take it), since a short job often finishes in that time; parking the task and
+/// being woken would cost more. A job that waits behind others is not looked for: the poll
+/// registers the waker at once. Later polls never spin.
+///
 /// Dropping it detaches the job, as dropping the handle does. Like every future, it must not
 /// be polled again once it returned `Ready`; if it is, it returns
 /// `Ready(Err(JobError::ShutDown))` again and again (the outcome was already taken), never
