@@ -211,15 +211,18 @@ impl<S: 'static> Shared<S> {
                         Some(w) => self.blocked_now(&mut st, w, finished),
                     };
                     // With probes, a worker counts as blocked only if seen so on two looks in a
-                    // row: a page fault or a preemption is no reason to grow.
+                    // row: a page fault or a preemption is no reason to grow. Workers already
+                    // starting count against it.
                     let add = match window {
                         None => 0,
                         Some(w) if probing => seen.min(w.seen),
                         Some(_) => seen,
-                    };
+                    }
+                    .saturating_sub(st.starting);
+                    // Back off only while nobody is seen blocked.
                     length = match window {
                         _ if !probing => STALL_TIME,
-                        Some(_) if add == 0 => (length * 2).min(LONGEST_TICK),
+                        Some(_) if seen == 0 => (length * 2).min(LONGEST_TICK),
                         Some(_) => TICK,
                         None => length,
                     };
@@ -263,10 +266,10 @@ impl<S: 'static> Shared<S> {
     /// Reads what up to `SAMPLES` workers are doing, without the lock; without probes, counts
     /// one if no job finished during the window `w`.
     fn blocked_now(&self, st: &mut MutexGuard<'_, State<S>>, w: Window, finished: u64) -> usize {
-        if st.starting > 0 || st.idle > 0 {
-            return 0; // workers are on their way already
+        if st.idle > 0 {
+            return 0; // an idle worker takes the next job
         }
-        if st.workers <= st.blocked {
+        if st.workers <= st.blocked && st.starting == 0 {
             // Every thread waits on the pool in a nested wait and its replacement could not
             // start: try again now.
             return 1;
@@ -285,8 +288,9 @@ impl<S: 'static> Shared<S> {
             .collect();
         st.next_probe = start + picked.len();
         let asleep = MutexGuard::unlocked(st, || picked.iter().filter(|p| p.is_blocked()).count());
-        // Threads in nested waits read as asleep too; they are replaced already.
-        blocked_workers(asleep, picked.len(), st.workers).saturating_sub(st.blocked)
+        // Scaled to the workers that run (those starting have no probe yet). Threads in nested
+        // waits read as asleep too; they are replaced already.
+        blocked_workers(asleep, picked.len(), st.probes.len()).saturating_sub(st.blocked)
     }
 
     /// Starts a worker whose slot was reserved by `reserve_worker`. If the OS refuses, the slot
