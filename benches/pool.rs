@@ -509,7 +509,10 @@ fn submit(bars: &mut Vec<Bar>) {
     let meds = print_medians(names, &mut per, "submit (median per job)");
     println!("(blocking: its pool size cannot be set in-process; tokio: max_blocking_threads = N)");
     bars.push(Bar {
-        what: format!("submit while every worker is busy ≤ 0.1 µs: {}", fmt_ns(meds[0])),
+        what: format!(
+            "submit while every worker is busy ≤ 0.1 µs: {}",
+            fmt_ns(meds[0])
+        ),
         met: meds[0] <= 100.0,
     });
 }
