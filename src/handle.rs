@@ -306,16 +306,15 @@ impl<T> Future for JobFuture<T> {
     type Output = Outcome<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
-        if !std::mem::replace(&mut self.polled, true) {
+        let looking = |this: &Self| {
+            !cfg!(offthread_loom) && !this.rx.has_message() && this.job.control().starts_soon()
+        };
+        if !std::mem::replace(&mut self.polled, true) && looking(&self) {
             // A short job that a worker runs, or is about to take, is often about to finish:
             // looking again for a moment costs less than parking the task and being woken. A
             // job behind others is not looked for at all.
             let start = std::time::Instant::now();
-            while !self.rx.has_message()
-                && !cfg!(offthread_loom)
-                && self.job.control().starts_soon()
-                && start.elapsed() < FIRST_POLL_SPIN
-            {
+            while looking(&self) && start.elapsed() < FIRST_POLL_SPIN {
                 for _ in 0..8 {
                     std::hint::spin_loop();
                 }
