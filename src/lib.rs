@@ -168,34 +168,35 @@
 
 // The public API. Each public type has one path: the crate root, or its module (`fs`,
 // `sqlite`, `stream`) for the extras.
-mod builder;
-mod delivery;
-mod error;
-mod global;
-mod handle;
-mod inbox;
-mod lane;
-mod options;
 mod pool;
-mod stats;
-mod submit;
-mod surface;
-
+pub use pool::{Pool, StatePool};
+mod builder;
 pub use builder::PoolBuilder;
+mod options;
+pub use options::JobBuilder;
+mod handle;
+pub use handle::{Handle, JobFuture};
+mod delivery;
 pub use delivery::{Delivery, Ticket, ToCallback, ToHandle, ToInbox};
+mod inbox;
+pub use inbox::{Drain, Inbox};
+mod lane;
+pub use lane::{Lane, StateLane};
+mod error;
 pub use error::{
     BuildError, JobError, ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError,
 };
-pub use global::{global, run};
-pub use handle::{Handle, JobFuture};
-pub use inbox::{Drain, Inbox};
-pub use job::{CancelOutcome, Outcome, Priority, is_cancelled};
-pub use lane::{Lane, StateLane};
-pub use options::JobBuilder;
-pub use pool::{Pool, StatePool};
+mod stats;
 pub use stats::{RunningJob, Stats};
+mod global;
+pub use global::{global, run};
+// The job cell's public face: what a job resolves to, and how it is cancelled and ordered.
+pub use job::{CancelOutcome, Outcome, Priority, is_cancelled};
+// The generic core under both pools, and the surface they share.
+mod submit;
+mod surface;
 
-// The engine below the API, and the leaves both use.
+// The engine below the API; the job cell it runs; the leaves both use.
 mod backoff;
 mod blocking;
 mod engine;
