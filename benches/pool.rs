@@ -5,8 +5,9 @@
 //! - `rtt`: serial submit-then-wait of a trivial job (median and p99 per round trip).
 //! - `rtt_await`: the same round trip awaited, the caller under `pollster::block_on` and under
 //!   a tokio current-thread runtime, beside offthread's waited round trip.
-//! - `burst`: 200,000 trivial jobs submitted, then all awaited; jobs/s and peak RSS, each system
-//!   in its own process (and 50,000 to show how RSS scales with the job count).
+//! - `burst`: 200,000 trivial jobs submitted, then all waited for; jobs/s and peak RSS, each
+//!   system in its own process (and 50,000 to show how RSS scales with the job count); then
+//!   the same burst awaited under `pollster` and a tokio current-thread runtime.
 //! - `submit`: time for a submit to return while every worker is busy (fixed N = cores pools).
 //! - `sleepy`: 256 jobs that each sleep 1 ms, default builders, wall time until all are done.
 //! - `io`: 4,096 calls that each block 100 µs, 64 in flight, default builders: wall time and
@@ -353,15 +354,36 @@ const BURST_JOBS: usize = 200_000;
 const BURST_REPS: usize = 3;
 
 /// Runs in a child process: `burst <system> <jobs>` → prints `jobs_per_s peak_rss_kib workers`.
-fn burst_child(name: &str, jobs: usize) {
+fn burst_child(name: &str, jobs: usize, how: &str) {
     let sys = Sys::new(name, false);
+    let tokio_ct = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let t = Instant::now();
     let pending: Vec<_> = (0..jobs)
         .map(|i| sys.submit(move || std::hint::black_box(i)))
         .collect();
     let mut sum = 0usize;
-    for p in pending {
-        sum = sum.wrapping_add(sys.wait(p));
+    match how {
+        "wait" => {
+            for p in pending {
+                sum = sum.wrapping_add(sys.wait(p));
+            }
+        }
+        "pollster" => {
+            for p in pending {
+                sum = sum.wrapping_add(pollster::block_on(p.into_future()));
+            }
+        }
+        _ => {
+            sum = tokio_ct.block_on(async {
+                let mut sum = 0usize;
+                for p in pending {
+                    sum = sum.wrapping_add(p.into_future().await);
+                }
+                sum
+            });
+        }
     }
     let secs = t.elapsed().as_secs_f64();
     std::hint::black_box(sum);
@@ -388,7 +410,7 @@ fn child(args: &[&str]) -> String {
 
 fn burst(bars: &mut Vec<Bar>) {
     println!(
-        "\n## burst — {BURST_JOBS} trivial jobs submitted, then all awaited (each system in its own process, {BURST_REPS} interleaved reps)"
+        "\n## burst — {BURST_JOBS} trivial jobs submitted, then all waited for (each system in its own process, {BURST_REPS} interleaved reps)"
     );
     let mut rate: Vec<Vec<f64>> = vec![Vec::new(); SYSTEMS.len()];
     let mut rss: Vec<Vec<f64>> = vec![Vec::new(); SYSTEMS.len()];
@@ -450,6 +472,40 @@ fn burst(bars: &mut Vec<Bar>) {
         "offthread RSS growth from 50k to 200k jobs: {:.0} bytes per job (the caller holds every handle; the queue is capped at queue_capacity)",
         per_job_big
     );
+    burst_awaited(bars);
+}
+
+/// The burst again, the results awaited in order under each executor instead of waited for.
+fn burst_awaited(bars: &mut Vec<Bar>) {
+    let names = ["offthread", "minimal", "tokio", "blocking"];
+    println!(
+        "\nThe same {BURST_JOBS} jobs, the results then awaited in order under an executor's `block_on` ({BURST_REPS} interleaved reps):"
+    );
+    println!("| executor | system | jobs/s | offthread ÷ system |");
+    println!("|---|---|---|---|");
+    for exec in ["pollster", "tokio current_thread"] {
+        let how = if exec == "pollster" {
+            "pollster"
+        } else {
+            "tokio"
+        };
+        let mut rate: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        for _ in 0..BURST_REPS {
+            for (i, name) in names.iter().enumerate() {
+                let out = child(&["burst", name, &BURST_JOBS.to_string(), how]);
+                rate[i].push(out.split_whitespace().next().unwrap().parse().unwrap());
+            }
+        }
+        let r: Vec<f64> = rate.iter_mut().map(|v| median(v)).collect();
+        for (i, name) in names.iter().enumerate() {
+            println!("| {exec} | {name} | {:.0} | {:.2}× |", r[i], r[0] / r[i]);
+        }
+        let vs_min = r[0] / r[1];
+        bars.push(Bar {
+            what: format!("burst awaited ({exec}) ≥ 0.9× minimal pool: {vs_min:.2}×"),
+            met: vs_min >= 0.9,
+        });
+    }
 }
 
 const SUBMIT_JOBS: usize = 1000;
@@ -1024,7 +1080,8 @@ fn main() {
     if let Some(pos) = args.iter().position(|a| a == "--child") {
         let rest: Vec<&str> = args[pos + 1..].iter().map(String::as_str).collect();
         match rest.as_slice() {
-            ["burst", name, jobs] => burst_child(name, jobs.parse().unwrap()),
+            ["burst", name, jobs] => burst_child(name, jobs.parse().unwrap(), "wait"),
+            ["burst", name, jobs, how] => burst_child(name, jobs.parse().unwrap(), how),
             ["idle", name] => idle_child(name),
             ["io", name] => io_child(name),
             ["cpu", name] => cpu_child(name),
