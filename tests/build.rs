@@ -187,3 +187,14 @@ fn cpu_bound_jobs_do_not_grow_the_pool_past_the_cpu_count() {
     let workers = pool.stats().workers;
     assert!(workers <= cores + 1, "{workers} workers for {cores} cores");
 }
+
+/// A worker reported ready by `build` is counted as on its way until it waits for jobs, so a
+/// job submitted the moment `build` returns goes to it and starts no second worker.
+#[test]
+fn a_job_submitted_as_build_returns_starts_no_extra_worker() {
+    for round in 0..200 {
+        let pool = Pool::builder().max_workers(4).build().unwrap();
+        assert_eq!(pool.submit(|| 1).unwrap().wait(), Ok(1));
+        assert_eq!(pool.stats().workers, 1, "round {round}");
+    }
+}

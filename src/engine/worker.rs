@@ -139,22 +139,27 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
             return; // the guard counts the failure
         }
     };
+    // Registered (a private queue for broadcasts, a probe for the monitor) before it reports
+    // ready, so a broadcast right after `build` reaches it; still counted as starting (so as
+    // coming to the queue) until it is in its loop, so a caller that submits as soon as
+    // `build` returns finds it on its way and starts no other worker.
+    let probe = ThreadProbe::for_current_thread();
     {
         let mut st = shared.state.lock();
-        st.starting -= 1;
-        guard.starting = false;
         if !st.private.iter().any(|(w, _)| *w == id) {
             st.private.push((id, Default::default()));
         }
-        if let Some(probe) = ThreadProbe::for_current_thread() {
+        if let Some(probe) = probe {
             st.probes.push((id, probe));
         }
     }
     if let Some(ready) = ready {
         let _ = ready.send(Ok(()));
     }
-
-    guard.retiring = serve(shared, id, &mut state);
+    let mut st = shared.state.lock();
+    st.starting -= 1;
+    guard.starting = false;
+    guard.retiring = serve(shared, st, id, &mut state);
 
     drop_quietly(state);
     if let Some(hook) = &cfg.on_stop {
@@ -163,11 +168,15 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     blocking::leave_pool();
 }
 
-/// The worker loop. Returns when the pool is closed and drained (`false`), or to retire (`true`,
-/// already counted in `retiring`).
-fn serve<S: 'static>(shared: &Arc<Shared<S>>, id: usize, state: &mut S) -> bool {
+/// The worker loop, entered with the lock held. Returns when the pool is closed and drained
+/// (`false`), or to retire (`true`, already counted in `retiring`).
+fn serve<'a, S: 'static>(
+    shared: &'a Arc<Shared<S>>,
+    mut st: MutexGuard<'a, State<S>>,
+    id: usize,
+    state: &mut S,
+) -> bool {
     let cfg = &shared.config;
-    let mut st = shared.state.lock();
     let mut retire = false;
     let mut expired = Vec::new();
     // When this worker last ran out of work, while it has not found any since.
