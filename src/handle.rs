@@ -61,8 +61,9 @@ impl<T> Handle<T> {
     /// `true` if this wait could never end because the caller is a job of the lane this job
     /// waits in (the job waited on starts only after the caller ends).
     fn waits_on_own_lane(&self) -> bool {
-        let lane = self.job.control().lane_id();
-        lane != 0 && lane == job::current_lane() && !self.rx.has_message()
+        // The caller's lane first: outside a lane job (most waits) that is one thread-local read.
+        let lane = job::current_lane();
+        lane != 0 && lane == self.job.control().lane_id() && !self.rx.has_message()
     }
 
     /// Blocks until the job resolves and returns its outcome.
