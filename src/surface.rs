@@ -86,7 +86,7 @@ macro_rules! pool_surface {
                 F: FnOnce($($arg),*) -> T + Send + 'static,
                 T: Send + 'static,
             {
-                self.submit_deadline_opt(f, deadline_after(timeout))
+                self.submit_until(f, deadline_after(timeout))
             }
 
             /// Queues `f`, waiting until `deadline` at the latest for room; as
@@ -104,10 +104,10 @@ macro_rules! pool_surface {
                 F: FnOnce($($arg),*) -> T + Send + 'static,
                 T: Send + 'static,
             {
-                self.submit_deadline_opt(f, Some(deadline))
+                self.submit_until(f, Some(deadline))
             }
 
-            fn submit_deadline_opt<F, T>(
+            fn submit_until<F, T>(
                 &self,
                 f: F,
                 deadline: Option<Instant>,

@@ -286,14 +286,13 @@ impl<S: 'static> Shared<S> {
     /// Queues one job per ready worker on its private queue (see `StatePool::broadcast`),
     /// each made by `make` with its sink; returns the queued cells, with `make`'s other part.
     pub(crate) fn broadcast<J, D, R>(
-        &self,
+        self: &Arc<Self>,
         mut make: impl FnMut() -> (J, D, R),
     ) -> Vec<(Queued<S, J, D>, R)>
     where
         J: JobFn<S, D::Value>,
         D: OutcomeSink,
     {
-        let me = self.me.upgrade().expect("a pool that is called is alive");
         let mut st = self.state.lock();
         if st.closed {
             st.counts.rejected += 1;
@@ -302,7 +301,7 @@ impl<S: 'static> Shared<S> {
         let mut queued = Vec::with_capacity(st.private.len());
         for i in 0..st.private.len() {
             let (job, sink, rest) = make();
-            let Prepared { cell } = me.prepare(job, sink, Opts::default());
+            let Prepared { cell } = self.prepare(job, sink, Opts::default());
             st.private[i].1.push_back(cell.clone());
             queued.push((cell, rest));
         }
