@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use fastrand::Rng;
 use offthread::sqlite::{Call, Db, Rows};
 use offthread::{Handle, Pool};
 use rusqlite::Connection;
@@ -39,18 +40,9 @@ const RANGE: &str =
     "SELECT avg(length(body)) + avg(score) FROM items WHERE id BETWEEN ?1 AND ?1 + 100000";
 const STREAM: &str = "SELECT body FROM items WHERE id > ?1 LIMIT 50000";
 
-/// A small deterministic generator, so both runs ask for exactly the same work.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn id(&mut self) -> i64 {
-        (self.next() % ROWS as u64) as i64 + 1
-    }
+/// A row id, from a seeded generator, so both runs ask for exactly the same work.
+fn id(rng: &mut Rng) -> i64 {
+    rng.i64(1..=ROWS)
 }
 
 /// One frame's requests.
@@ -64,11 +56,11 @@ struct Frame {
 
 fn frame_work(rng: &mut Rng, n: usize) -> Frame {
     Frame {
-        points: (0..POINT_READS).map(|_| rng.id()).collect(),
-        write: rng.id(),
-        range: n.is_multiple_of(12).then(|| rng.id() % (ROWS - 100_000)),
-        stream: n.is_multiple_of(60).then(|| rng.id() % (ROWS - 50_000)),
-        file: (rng.next() % FILES as u64) as usize,
+        points: (0..POINT_READS).map(|_| id(rng)).collect(),
+        write: id(rng),
+        range: n.is_multiple_of(12).then(|| id(rng) % (ROWS - 100_000)),
+        stream: n.is_multiple_of(60).then(|| id(rng) % (ROWS - 50_000)),
+        file: rng.usize(..FILES),
     }
 }
 
@@ -171,11 +163,11 @@ fn fill(db: &Db) -> Result<(), offthread::sqlite::Error> {
 }
 
 fn make_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     (0..FILES)
         .map(|i| {
             let path = dir.join(format!("asset-{i:03}.bin"));
-            let data: Vec<u8> = (0..FILE_SIZE).map(|_| rng.next() as u8).collect();
+            let data: Vec<u8> = (0..FILE_SIZE).map(|_| rng.u8(..)).collect();
             fs::write(&path, data).map(|()| path)
         })
         .collect()
@@ -200,7 +192,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Through offthread: submit without blocking, pick up without blocking.
     let pool = Pool::new();
     let fsys = offthread::fs::on(&pool);
-    let mut rng = Rng(42);
+    let mut rng = Rng::with_seed(42);
     let mut pending: Vec<Pending> = Vec::new();
     let mut stream: Option<(Rows<String>, usize)> = None;
     let offthread = frame_loop("offthread", |n, report| {
@@ -274,7 +266,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. Direct calls on the main thread: the same work, in the same order.
     let conn = Connection::open(&db_path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
-    let mut rng = Rng(42);
+    let mut rng = Rng::with_seed(42);
     let direct = frame_loop("direct", |n, report| {
         let w = frame_work(&mut rng, n);
         let mut timed = |f: &mut dyn FnMut()| {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use fastrand::Rng;
 use offthread::sqlite::Db;
 use offthread::{Inbox, Pool, Priority};
 
@@ -21,16 +22,6 @@ struct Token(Arc<AtomicU64>);
 impl Drop for Token {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
@@ -77,12 +68,12 @@ fn main() {
         for t in 0..4u64 {
             let (pool, c, stop) = (&pool, c.clone(), stop.clone());
             s.spawn(move || {
-                let mut rng = Rng(0xA5A5 + t);
+                let mut rng = Rng::with_seed(0xA5A5 + t);
                 let lanes: Vec<_> = (0..8).map(|_| pool.lane()).collect();
                 let inbox: Inbox<u64, u64> = Inbox::new(256);
                 let mut kept = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let r = rng.next();
+                    let r = rng.u64(..);
                     let token = Token(c.dropped.clone());
                     c.made.fetch_add(1, Ordering::Relaxed);
                     let panics = r.is_multiple_of(97);
@@ -164,9 +155,9 @@ fn main() {
         {
             let (db, c, stop) = (&db, c.clone(), stop.clone());
             s.spawn(move || {
-                let mut rng = Rng(0xDB);
+                let mut rng = Rng::with_seed(0xDB);
                 while !stop.load(Ordering::Relaxed) {
-                    let r = rng.next();
+                    let r = rng.u64(..);
                     let id = (r % 10_000) as i64;
                     let ok = match r % 8 {
                         0..=3 => db

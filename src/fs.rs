@@ -320,6 +320,7 @@ fn send_lines(path: &Path, out: &mut stream::Sender<io::Result<String>>) {
 /// assert_eq!(total as u64, std::fs::metadata("Cargo.toml")?.len());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "dropping the stream stops the reader at its next piece"]
 pub struct ReadStream<T> {
     items: stream::Receiver<io::Result<T>>,
 }

@@ -48,6 +48,7 @@ use crate::surface::pool_surface;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
+#[must_use = "dropping the last clone closes the pool's intake"]
 pub struct Pool {
     core: Core<()>,
 }
@@ -70,6 +71,7 @@ pub struct Pool {
 /// assert_eq!(len, 6);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "dropping the last clone closes the pool's intake"]
 pub struct StatePool<S: 'static> {
     core: Core<S>,
 }

@@ -7,6 +7,7 @@
 //! `STRESS_JOBS` sets the total (default 1,000,000); `STRESS_ROUNDS` repeats it.
 mod common;
 use common::*;
+use fastrand::Rng;
 use offthread::{CancelOutcome, JobError, Pool, Priority};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -16,17 +17,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A small deterministic generator per thread.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 /// Threads of this process whose name starts with `prefix` (Linux; 0 elsewhere).
@@ -100,12 +90,13 @@ fn round(seed: u64, jobs: usize, now: bool) {
                     submitted_so_far.clone(),
                 );
                 s.spawn(move || {
-                    let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    let mut rng =
+                        Rng::with_seed(seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                     let mut tally = Tally::default();
                     let mut kept = Vec::new();
                     start.wait();
                     for _ in 0..per_thread {
-                        let r = rng.next();
+                        let r = rng.u64(..);
                         let panics = r.is_multiple_of(53);
                         let (token, runs) = (drops.token(), runs.clone());
                         let job = move || {

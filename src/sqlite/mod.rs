@@ -106,6 +106,7 @@ const PROGRESS_STEPS: std::ffi::c_int = 1000;
 /// first, then the writer, so the `-wal` and `-shm` files go away) without blocking the
 /// dropping thread; [`close`](Self::close) does the same and waits.
 #[derive(Clone)]
+#[must_use = "dropping the last clone closes the database"]
 pub struct Db {
     inner: Arc<Inner>,
 }

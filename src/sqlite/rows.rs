@@ -26,6 +26,7 @@ const PREALLOC_ROWS: usize = 1024;
 /// [`Error::Panicked`] if the row mapper panicked, [`Error::Closed`] if the database closed
 /// first. Dropping the stream interrupts the query, ends its read transaction and frees its
 /// reader.
+#[must_use = "dropping the stream interrupts its query and frees its reader"]
 pub struct Rows<T> {
     items: stream::Receiver<Reply<Vec<T>>>,
 }

@@ -95,6 +95,7 @@ impl Ended {
 /// assert_eq!(moved, 50);
 /// # Ok::<(), offthread::sqlite::Error>(())
 /// ```
+#[must_use = "dropping a session rolls it back; `commit` it to keep its writes"]
 pub struct Session {
     /// The way to the session's job; `None` once committed or rolled back.
     link: Option<Arc<Link>>,

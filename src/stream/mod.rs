@@ -64,6 +64,7 @@ pub(crate) use job::{
 /// assert_eq!(first, [0, 1, 4, 9, 16]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "dropping the receiver ends the stream: the producer's next `send` fails"]
 pub struct Receiver<T> {
     chan: Arc<Chan<T>>,
     /// The producer's job, to cancel when the consumer leaves.
