@@ -133,6 +133,9 @@ fn small(bars: &mut Vec<Bar>) {
             meds[i] / meds[0]
         );
     }
+    for (i, s) in systems.iter().enumerate().skip(1) {
+        plot("2,000 small files read (files/s)", s, meds[i] / meds[0]);
+    }
     println!(
         "(offthread: the global pool, `fs::on(pool).read(path)` into a 64-slot inbox, taken in \
          completion order; tokio and async-fs: `buffer_unordered(64)`; tokio: default runtime)"
@@ -285,6 +288,13 @@ fn stream(bars: &mut Vec<Bar>) {
             meds[i] / meds[0]
         );
     }
+    for (i, s) in systems.iter().enumerate().skip(1) {
+        plot(
+            "a 256 MiB file streamed in chunks (MiB/s)",
+            s,
+            meds[i] / meds[0],
+        );
+    }
     let small_med = median(&mut small_rss);
     println!(
         "offthread peak RSS: {:.1} MiB for {} MiB, {:.1} MiB for {BIG_MIB} MiB",
@@ -328,4 +338,9 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(bench_dir());
     print_bars(&bars);
+    write_chart(
+        &args,
+        "files.svg",
+        "cargo bench --bench files: offthread::fs beside std::fs and async file APIs",
+    );
 }

@@ -258,6 +258,11 @@ fn rtt(bars: &mut Vec<Bar>) {
             meds[0] / meds[i]
         );
     }
+    for (i, (name, _)) in systems.iter().enumerate().skip(1) {
+        if *name != "inline" {
+            plot("round trip, waited (time)", name, meds[i] / meds[0]);
+        }
+    }
     if let Sys::Offthread(p) = &systems[0].1 {
         println!("(offthread workers after rtt: {})", p.stats().workers);
     }
@@ -329,6 +334,10 @@ fn rtt_await(bars: &mut Vec<Bar>) {
                 fmt_ns(p99),
                 meds[0] / meds[i]
             );
+        }
+        for (i, name) in names.iter().enumerate().skip(1) {
+            let scenario = format!("round trip, awaited under {} (time)", EXECUTORS[exec]);
+            plot(&scenario, name, meds[i] / meds[0]);
         }
         let vs_min = meds[0] / meds[1];
         let vs_waited = meds[0] / waited;
@@ -447,6 +456,11 @@ fn burst(bars: &mut Vec<Bar>) {
             m[0] / m[i]
         );
     }
+    for (i, name) in SYSTEMS.iter().enumerate().skip(1) {
+        if *name != "inline" {
+            plot("burst of trivial jobs, waited (jobs/s)", name, r[0] / r[i]);
+        }
+    }
     println!(
         "offthread workers after the burst: {:?} (max_workers 128, {} cores)",
         workers,
@@ -499,6 +513,10 @@ fn burst_awaited(bars: &mut Vec<Bar>) {
         let r: Vec<f64> = rate.iter_mut().map(|v| median(v)).collect();
         for (i, name) in names.iter().enumerate() {
             println!("| {exec} | {name} | {:.0} | {:.2}× |", r[i], r[0] / r[i]);
+        }
+        for (i, name) in names.iter().enumerate().skip(1) {
+            let scenario = format!("burst, awaited under {exec} (jobs/s)");
+            plot(&scenario, name, r[0] / r[i]);
         }
         let vs_min = r[0] / r[1];
         bars.push(Bar {
@@ -563,6 +581,13 @@ fn submit(bars: &mut Vec<Bar>) {
         }
     }
     let meds = print_medians(names, &mut per, "submit (median per job)");
+    for (i, name) in names.iter().enumerate().skip(1) {
+        plot(
+            "submit while every worker is busy (time)",
+            name,
+            meds[i] / meds[0],
+        );
+    }
     println!("(blocking: its pool size cannot be set in-process; tokio: max_blocking_threads = N)");
     bars.push(Bar {
         what: format!(
@@ -596,6 +621,9 @@ fn sleepy(bars: &mut Vec<Bar>) {
         }
     }
     let meds = print_medians(names, &mut wall, "wall time");
+    for (i, name) in names.iter().enumerate().skip(1) {
+        plot("256 sleeps of 1 ms (wall time)", name, meds[i] / meds[0]);
+    }
     println!("(blocking's pool is process-global: its threads stay warm between reps)");
     let r = meds[0] / meds[2];
     bars.push(Bar {
@@ -704,6 +732,13 @@ fn io(bars: &mut Vec<Bar>) {
             fmt_ns(meds[i]),
             meds[0] / meds[i],
             median(&mut peak[i])
+        );
+    }
+    for (i, name) in names.iter().enumerate().skip(1) {
+        plot(
+            "io: 4,096 calls blocking 100 µs (wall time)",
+            name,
+            meds[i] / meds[0],
         );
     }
     println!("(minimal: a fixed pool of one thread per core, the floor without growth)");
@@ -1022,6 +1057,11 @@ fn lanes(bars: &mut Vec<Bar>) {
         }
         let (a, b) = (median(&mut ours), median(&mut theirs));
         println!("| {l} | {a:.0} | {b:.0} | {:.2}× |", a / b);
+        plot(
+            "serial lanes, trivial jobs (jobs/s)",
+            &format!("{l} threads, one per lane"),
+            a / b,
+        );
         if l == 64 {
             bars.push(Bar {
                 what: format!(
@@ -1063,6 +1103,8 @@ fn lanes(bars: &mut Vec<Bar>) {
             ));
         }
         let (a, w, b) = (median(&mut ours), median(&mut warm), median(&mut theirs));
+        let scenario = "serial lanes, jobs blocking 100 µs (jobs/s)";
+        plot(scenario, &format!("{l} threads, one per lane"), a / b);
         println!(
             "| {l} | {a:.0} | {w:.0} | {b:.0} | {:.2}× | {:.2}× |",
             a / b,
@@ -1127,4 +1169,9 @@ fn main() {
         lanes(&mut bars);
     }
     print_bars(&bars);
+    write_chart(
+        &args,
+        "pool.svg",
+        "cargo bench --bench pool: offthread beside other thread pools",
+    );
 }

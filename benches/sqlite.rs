@@ -474,6 +474,20 @@ fn main() {
                 meds[1] / meds[i]
             );
         }
+        for (i, s) in POINT_SYSTEMS.iter().enumerate().skip(2) {
+            plot(
+                "point reads, 64 in flight, waited (reads/s)",
+                s,
+                meds[0] / meds[i],
+            );
+        }
+        for (i, s) in POINT_SYSTEMS.iter().enumerate().skip(2) {
+            plot(
+                "point reads, 64 in flight, awaited (reads/s)",
+                s,
+                meds[1] / meds[i],
+            );
+        }
         let (waited, awaited, direct, tokio) = (meds[0], meds[1], meds[2], meds[3]);
         bars.push(Bar {
             what: format!(
@@ -512,9 +526,15 @@ fn main() {
         );
         println!("| system | median | p99 |");
         println!("|---|---|---|");
+        let mut ours = 0.0;
         for (i, s) in SYSTEMS.iter().enumerate() {
             let (m, p) = (median(&mut lat[i]), pct(&mut lat[i], 0.99));
             println!("| {s} | {} | {} |", fmt_ns(m), fmt_ns(p));
+            if i == 0 {
+                ours = m;
+            } else {
+                plot("one point read at a time (median latency)", s, m / ours);
+            }
         }
     }
 
@@ -578,6 +598,7 @@ fn main() {
         println!("| system | errors | wall time | rows written |");
         println!("|---|---|---|---|");
         let mut ours = usize::MAX;
+        let mut ours_took = Duration::ZERO;
         for s in SYSTEMS {
             let (errors, took, _) = sys.read_then_write(s, &path);
             let written_after: i64 = sys
@@ -589,6 +610,10 @@ fn main() {
                 .unwrap();
             if s == "offthread" {
                 ours = errors;
+                ours_took = took;
+            } else {
+                let scenario = "read-then-write transactions, 4 threads (wall time)";
+                plot(scenario, s, took.as_secs_f64() / ours_took.as_secs_f64());
             }
             println!("| {s} | {errors} | {took:.2?} | {written_after} |");
         }
@@ -605,4 +630,9 @@ fn main() {
     drop(sys);
     let _ = std::fs::remove_dir_all(&dir);
     print_bars(&bars);
+    write_chart(
+        &args,
+        "sqlite.svg",
+        "cargo bench --bench sqlite: offthread::sqlite::Db beside rusqlite and async peers",
+    );
 }

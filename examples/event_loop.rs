@@ -6,6 +6,10 @@
 //!
 //! The same loop runs twice: with priorities (clicks `Interactive`, flood `Background`), then
 //! with every job `Normal`, to show what the priorities buy.
+//!
+//! With `--features tracing` each frame is a `tracing` span and each click a job span inside it
+//! (queue wait and run time recorded), printed to stderr with the pool's worker events:
+//! `cargo run --release --example event_loop --features tracing 2>trace.log`
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +64,8 @@ fn run(priorities: bool) -> Report {
     };
     let start = Instant::now();
     for frame in 0..FRAMES {
+        #[cfg(feature = "tracing")]
+        let frame_span = tracing::info_span!("frame", n = frame).entered();
         let frame_start = Instant::now();
         // A click: a short blocking call (a metadata lookup) whose answer the UI shows.
         let at = Instant::now();
@@ -69,6 +75,7 @@ fn run(priorities: bool) -> Report {
                 Instant::now() // when the answer was ready
             })
             .priority(fg)
+            .name("click")
             .inbox(&inbox, Key::Click { frame, at })
             .try_submit();
         // Take whatever has arrived; never wait.
@@ -84,6 +91,8 @@ fn run(priorities: bool) -> Report {
         }
         // "Draw", then sleep to the next frame.
         let spent = frame_start.elapsed();
+        #[cfg(feature = "tracing")]
+        drop(frame_span);
         report.worst_frame = report.worst_frame.max(spent);
         let next = start + FRAME * (frame + 1);
         if let Some(rest) = next.checked_duration_since(Instant::now()) {
@@ -103,7 +112,30 @@ fn pct(v: &mut [Duration], p: f64) -> String {
     }
 }
 
+/// With `--features tracing`: frames, the clicks inside them and the pool's worker events, to
+/// stderr (the flood's 8,000 jobs, submitted outside any frame, are left out).
+#[cfg(feature = "tracing")]
+fn show_traces() {
+    use tracing_subscriber::filter::dynamic_filter_fn;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::prelude::*;
+    let in_a_frame = dynamic_filter_fn(|meta, cx| {
+        meta.target() != "offthread"
+            || cx.lookup_current().is_some()
+            || meta.fields().field("worker").is_some()
+    });
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_thread_names(true)
+        .with_filter(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_filter(in_a_frame);
+    tracing_subscriber::registry().with(layer).init();
+}
+
 fn main() {
+    #[cfg(feature = "tracing")]
+    show_traces();
     println!(
         "{FRAMES} frames at 60 Hz; {FLOOD} background jobs of 3 ms flood {WORKERS} workers; \
          one 0.3 ms click per frame\n"

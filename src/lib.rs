@@ -157,6 +157,14 @@
 //! [`Pool::shutdown_now`] resolves queued jobs `ShutDown` instead; the `_timeout` variants report
 //! what was still running. Dropping the last `Pool` never blocks and never loses an accepted job.
 //!
+//! # Seeing what a pool does
+//! [`Pool::stats`] is a consistent snapshot of the counts, with the median, 99th percentile and
+//! maximum of queue wait and run time ([`Percentiles`]). With the feature `tracing`, every job
+//! is a `tracing` span (name, priority, lane, queue wait, run time) entered on the worker as a
+//! child of the span current where it was submitted, and refusals, panics, jobs dropped unrun
+//! and worker threads starting and stopping are events; `cargo run --example event_loop
+//! --features tracing` prints them. Without the feature none of it is compiled.
+//!
 //! # Guarantees
 //! `GUARANTEES.md` in the repository states every promise above precisely, each with the test
 //! that checks it.
@@ -187,7 +195,7 @@ pub use error::{
     BuildError, JobError, ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError,
 };
 mod stats;
-pub use stats::{RunningJob, Stats};
+pub use stats::{Percentiles, RunningJob, Stats};
 mod global;
 pub use global::{global, run};
 // The job cell's public face: what a job resolves to, and how it is cancelled and ordered.
@@ -202,6 +210,7 @@ mod blocking;
 mod engine;
 mod job;
 mod sync;
+mod trace;
 mod waiters;
 
 // Extras built on the API.

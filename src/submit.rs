@@ -14,6 +14,7 @@ use crate::engine::{Prepared, Refusal, Shared, Wait};
 use crate::error::{ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::job::{JobCell, JobFn};
 use crate::job::{JobRef, Room};
+use crate::trace;
 
 /// The part every clone shares. Dropping the last one closes intake (without waiting); workers
 /// hold the `Shared` directly, so they finish the queue after that.
@@ -128,7 +129,9 @@ impl<S: 'static> Core<S> {
                     Wait::Never => Refusal::Full,
                     Wait::Until(_) => Refusal::Timeout,
                 };
-                return Err((job, shared.refuse(why)));
+                let why = shared.refuse(why);
+                trace::refused(why.reason());
+                return Err((job, why));
             }
         }
         match shared.submit(shared.prepare(job, sink, opts), wait) {
@@ -138,6 +141,7 @@ impl<S: 'static> Core<S> {
                 if let Some(room) = room {
                     room.release();
                 }
+                trace::refused(why.reason());
                 Err((job, why))
             }
         }
@@ -207,6 +211,7 @@ where
             if !room.poll_reserve(&mut this.room_waiter, cx.waker()) {
                 // Waiting on the inbox's consumer: a shutdown must end that wait too.
                 if this.shared.poll_closed(&mut this.waiter, cx.waker()) {
+                    trace::refused(Refusal::ShutDown.reason());
                     return Poll::Ready(Err(prepared.into_job()));
                 }
                 this.pending = Some((prepared, rest));
@@ -223,7 +228,10 @@ where
                 let job: Arc<JobCell<S, J, Sink<D, T>>> = cell;
                 Poll::Ready(Ok(D::receipt(rest, JobRef::new(job))))
             }
-            Err((prepared, Some(_shut_down))) => Poll::Ready(Err(prepared.into_job())),
+            Err((prepared, Some(why))) => {
+                trace::refused(why.reason());
+                Poll::Ready(Err(prepared.into_job()))
+            }
             Err((prepared, None)) => {
                 this.pending = Some((prepared, rest));
                 Poll::Pending

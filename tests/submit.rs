@@ -5,7 +5,7 @@ use common::*;
 use offthread::{Pool, SubmitTimeoutError, TrySubmitError};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[test]
 fn submit_returns_a_handle_that_resolves_to_the_value() {
@@ -183,4 +183,46 @@ fn blocked_submitters_never_miss_a_freed_slot() {
             .map(|t| (0..3000).map(|i| t + i).sum::<u64>())
             .sum::<u64>()
     );
+}
+
+#[test]
+fn stats_give_queue_wait_and_run_time_percentiles_of_the_jobs_that_ran() {
+    watchdog("percentiles", || {
+        let pool = one_worker(4);
+        assert_eq!(
+            pool.stats().run_time,
+            Default::default(),
+            "no job has ended yet"
+        );
+        let gate = Gate::new();
+        let g = gate.clone();
+        // The first job holds the only worker until the second is queued, then runs 10 ms more:
+        // the second waits at least those 10 ms, whatever the scheduler does.
+        let first = pool
+            .submit(move || {
+                g.wait();
+                std::thread::sleep(Duration::from_millis(10));
+            })
+            .unwrap();
+        let second = pool.submit(|| ()).unwrap();
+        gate.open();
+        first.wait().unwrap();
+        second.wait().unwrap();
+        // Refused and cancelled jobs never ran: they are not measured.
+        let g2 = Gate::new();
+        let busy = occupy(&pool, 1, &g2);
+        pool.submit(|| ()).unwrap().cancel();
+        g2.open();
+        busy.into_iter().for_each(|h| h.wait().unwrap());
+        pool.shutdown();
+
+        let s = pool.stats();
+        let (wait, run) = (s.queue_wait, s.run_time);
+        assert_eq!((wait.count, run.count), (3, 3), "{s:?}");
+        let ten = Duration::from_millis(10);
+        assert!(run.max >= ten && wait.max >= ten, "{s:?}");
+        for p in [wait, run] {
+            assert!(p.p50 <= p.p99 && p.p99 <= p.max, "{p:?}");
+        }
+    });
 }

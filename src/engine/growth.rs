@@ -11,6 +11,7 @@ use parking_lot::MutexGuard;
 use super::worker;
 use super::{Deferred, Shared, State};
 use crate::job::Priority;
+use crate::trace;
 
 /// How often the armed monitor looks at the backlog and at what its workers are doing.
 const TICK: Duration = Duration::from_micros(200);
@@ -298,7 +299,13 @@ impl<S: 'static> Shared<S> {
     /// one: `min_workers >= 1` and started workers never retire below it).
     pub(crate) fn start_reserved_worker(&self) {
         let started = match self.me.upgrade() {
-            Some(me) => worker::spawn(&me, None).is_ok(),
+            Some(me) => match worker::spawn(&me, None) {
+                Ok(()) => true,
+                Err(e) => {
+                    trace::worker_start_failed(&e);
+                    false
+                }
+            },
             None => false,
         };
         if !started {

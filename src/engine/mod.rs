@@ -321,6 +321,8 @@ impl<S: 'static> Shared<S> {
             start_failures: c.start_failures,
             // ORDERING: a counter read for a snapshot.
             callback_panics: self.callback_panics.load(Ordering::Relaxed),
+            queue_wait: c.queue_wait.percentiles(),
+            run_time: c.run_time.percentiles(),
         }
     }
 

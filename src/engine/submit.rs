@@ -40,6 +40,18 @@ pub(crate) enum Refusal {
     WouldDeadlock,
 }
 
+impl Refusal {
+    /// Why, in a few words (for diagnostics).
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Self::Full => "queue full",
+            Self::Timeout => "timed out waiting for room",
+            Self::ShutDown => "shut down",
+            Self::WouldDeadlock => "would deadlock",
+        }
+    }
+}
+
 /// A job ready to be queued: its cell, not yet shared.
 pub(crate) struct Prepared<S, J, D> {
     pub(super) cell: Arc<JobCell<S, J, D>>,

@@ -18,6 +18,7 @@ use crate::blocking::{self, Role};
 use crate::error::JobError;
 use crate::job::Priority;
 use crate::job::{Handoff, Task, drop_quietly, panic_message};
+use crate::trace;
 
 /// The worker's side of a delivery (see `job::Handoff`): it raises `Shared::finishing` just
 /// before the outcome goes to a waiting caller, and lowers it again if the worker turns out
@@ -132,6 +133,7 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
         Ok(state) => state,
         Err(payload) => {
             let msg = panic_message(payload);
+            trace::worker_start_failed(&msg);
             if let Some(ready) = ready {
                 let _ = ready.send(Err(msg));
             }
@@ -159,7 +161,11 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     let mut st = shared.state.lock();
     st.starting -= 1;
     guard.starting = false;
+    drop(st);
+    trace::worker_started(id);
+    let st = shared.state.lock();
     guard.retiring = serve(shared, st, id, &mut state);
+    trace::worker_stopped(id, guard.retiring);
 
     drop_quietly(state);
     if let Some(hook) = &cfg.on_stop {
@@ -181,12 +187,19 @@ fn serve<'a, S: 'static>(
     let mut expired = Vec::new();
     // When this worker last ran out of work, while it has not found any since.
     let mut idle_since: Option<Instant> = None;
+    // When this worker's last job ended, while it has not looked for work since. One clock
+    // read serves as a job's end and the start of the idleness after it; another as the end
+    // of idleness and the start of the next job.
+    let mut last_end: Option<Instant> = None;
     'serve: loop {
         let next = next_task(shared, &mut st, id, &mut expired);
+        let mut found_at = None;
         if next.is_some()
             && let Some(since) = idle_since.take()
         {
-            note_gap(shared, since.elapsed());
+            let now = Instant::now();
+            note_gap(shared, now.saturating_duration_since(since));
+            found_at = Some(now);
         }
         // Jobs whose start deadline passed while queued resolve `Expired`, after the lock.
         let mut after = Deferred::new();
@@ -198,7 +211,9 @@ fn serve<'a, S: 'static>(
             after.discard.push((task, JobError::Expired));
         }
         if let Some(task) = next {
-            run_claimed(shared, &mut st, id, state, task, after);
+            last_end = Some(run_claimed(
+                shared, &mut st, id, state, task, after, found_at,
+            ));
             continue 'serve;
         }
         if !after.is_empty() {
@@ -215,7 +230,8 @@ fn serve<'a, S: 'static>(
         // At most one worker spins: more spinners than that only steal the CPU from the
         // worker running a job and from the caller (on 2 cores, three runnable threads cost a
         // scheduler tick, milliseconds, at the tail).
-        let since = *idle_since.get_or_insert_with(Instant::now);
+        let since = *idle_since.get_or_insert_with(|| last_end.unwrap_or_else(Instant::now));
+        last_end = None;
         if st.spinning == 0 {
             st.spinning += 1;
             // ORDERING: a hint for callers (see `Shared::spinner`).
@@ -309,7 +325,8 @@ fn spin_budget<S>(shared: &Shared<S>) -> Duration {
 }
 
 /// Runs a job this worker has just claimed, then records it; `after` holds work found while
-/// claiming it. Called and returns with the lock held.
+/// claiming it, `found_at` when it was found (if the clock was read then). Called and returns
+/// with the lock held. Returns when the job ended.
 fn run_claimed<S: 'static>(
     shared: &Shared<S>,
     st: &mut MutexGuard<'_, State<S>>,
@@ -317,7 +334,8 @@ fn run_claimed<S: 'static>(
     state: &mut S,
     task: Arc<dyn Task<S>>,
     mut after: Deferred<S>,
-) {
+    found_at: Option<Instant>,
+) -> Instant {
     let background = task.state().priority == Priority::Background;
     st.running += 1;
     if background {
@@ -337,16 +355,17 @@ fn run_claimed<S: 'static>(
         shared,
         raised: Cell::new(false),
     };
-    let panicked = MutexGuard::unlocked(st, || {
+    let (ran, started) = MutexGuard::unlocked(st, || {
         after.run(shared);
         if background {
             blocking::set_background(true);
         }
-        let panicked = task.run(state, &handoff);
+        let started = found_at.unwrap_or_else(Instant::now);
+        let ran = task.run(state, &handoff, started);
         if background {
             blocking::set_background(false);
         }
-        panicked
+        (ran, started)
     });
     if handoff.raised.get() {
         // ORDERING: SeqCst, see `Shared::finishing`.
@@ -359,11 +378,13 @@ fn run_claimed<S: 'static>(
     if named {
         st.named.retain(|(worker, ..)| *worker != id);
     }
-    if panicked {
+    if ran.panicked {
         st.counts.panicked += 1;
     } else {
         st.counts.completed += 1;
     }
+    st.counts.queue_wait.record(ran.queue_wait);
+    st.counts.run_time.record(ran.run_time);
     let mut after = Deferred::new();
     if let Some(lane) = lane {
         shared.advance_lane(st, &lane, &mut after);
@@ -371,6 +392,7 @@ fn run_claimed<S: 'static>(
     if !after.is_empty() {
         MutexGuard::unlocked(st, || after.run(shared));
     }
+    started + ran.run_time
 }
 
 fn has_private<S>(st: &State<S>, id: usize) -> bool {

@@ -14,9 +14,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::JobError;
 use crate::sync::Mutex;
+use crate::trace::{self, JobSpan};
 
 /// What a job resolves to: its value, or why there is none.
 pub type Outcome<T> = Result<T, JobError>;
@@ -96,12 +98,19 @@ pub(crate) trait Control: Send + Sync {
 pub(crate) trait Task<S>: Send + Sync {
     fn state(&self) -> &JobState;
     fn meta(&self) -> &Meta<S>;
-    /// Runs a claimed job on the worker, catching a panic, and delivers its outcome, telling
-    /// `handoff` what the worker does meanwhile. Returns `true` if it panicked.
-    fn run(self: Arc<Self>, state: &mut S, handoff: &dyn Handoff) -> bool;
+    /// Runs a claimed job on the worker, which took it at `started`, catching a panic, and
+    /// delivers its outcome, telling `handoff` what the worker does meanwhile.
+    fn run(self: Arc<Self>, state: &mut S, handoff: &dyn Handoff, started: Instant) -> Ran;
     /// Resolves a job that was flipped to `DROPPED` (by cancel, shutdown or expiry) with `err`,
     /// dropping its closure. Call outside the pool lock: the closure's `Drop` is user code.
     fn discard(&self, err: JobError);
+}
+
+/// How a job ran: whether it panicked, how long it waited for its start, how long it ran.
+pub(crate) struct Ran {
+    pub(crate) panicked: bool,
+    pub(crate) queue_wait: Duration,
+    pub(crate) run_time: Duration,
 }
 
 /// One job: state, closure and sink in a single allocation.
@@ -114,6 +123,9 @@ pub(crate) struct JobCell<S, J, D> {
     /// The pool, for freeing the queue slot on cancel.
     pool: Arc<dyn JobPool<S>>,
     meta: Meta<S>,
+    /// When it was submitted, for its queue wait.
+    submitted: Instant,
+    span: JobSpan,
 }
 
 impl<S, J, D> JobCell<S, J, D> {
@@ -124,11 +136,15 @@ impl<S, J, D> JobCell<S, J, D> {
         state: JobState,
         meta: Meta<S>,
     ) -> Self {
+        let lane = meta.lane().map_or(0, |l| Arc::as_ptr(l) as usize);
+        let span = JobSpan::new(meta.name().map(|n| &**n), state.priority, lane);
         Self {
             state,
             slot: Mutex::new(Some((job, sink))),
             pool,
             meta,
+            submitted: Instant::now(),
+            span,
         }
     }
 
@@ -193,6 +209,7 @@ impl<S, J, D: OutcomeSink> JobCell<S, J, D> {
     fn discard_now(&self, err: JobError) {
         let taken = self.slot.lock().take();
         if let Some((job, sink)) = taken {
+            self.span.dropped(&err);
             drop_quietly(job);
             if sink.deliver(Err(err), &OffWorker) {
                 self.pool.callback_panicked();
@@ -215,30 +232,51 @@ where
         &self.meta
     }
 
-    fn run(self: Arc<Self>, state: &mut S, handoff: &dyn Handoff) -> bool {
+    fn run(self: Arc<Self>, state: &mut S, handoff: &dyn Handoff, started: Instant) -> Ran {
+        let queue_wait = started.saturating_duration_since(self.submitted);
         let Some((job, sink)) = self.slot.lock().take() else {
-            return false; // unreachable: a claimed job still holds its closure
+            // Unreachable: a claimed job still holds its closure.
+            return Ran {
+                panicked: false,
+                queue_wait,
+                run_time: Duration::ZERO,
+            };
         };
-        // The job's own reference moves into the thread-local for `is_cancelled` and comes
-        // back after: no reference-count traffic on the hot path.
-        let previous = CURRENT.with(|c| c.replace(Some(self as Arc<dyn Control>)));
-        let result = panic::catch_unwind(AssertUnwindSafe(|| job.call(state)));
-        let panicked = result.is_err();
-        let outcome = result.map_err(|payload| JobError::Panicked(panic_message(payload)));
-        CURRENT.with(|c| {
-            if let Some(this) = &*c.borrow() {
-                this.mark_finished();
+        // The job's own reference moves below; the span goes on (free without the feature).
+        let span = self.span.clone();
+        let panicked = span.run(queue_wait, || {
+            // The job's own reference moves into the thread-local for `is_cancelled` and
+            // comes back after.
+            let previous = CURRENT.with(|c| c.replace(Some(self as Arc<dyn Control>)));
+            let result = panic::catch_unwind(AssertUnwindSafe(|| job.call(state)));
+            let panicked = result.is_err();
+            let outcome = result.map_err(|payload| {
+                let msg = panic_message(payload);
+                trace::panicked(&msg);
+                JobError::Panicked(msg)
+            });
+            CURRENT.with(|c| {
+                if let Some(this) = &*c.borrow() {
+                    this.mark_finished();
+                }
+            });
+            // The job stays current through its delivery: its lane moves on only after, so a
+            // completion callback or wake hook that waits on a later job of the lane (or on
+            // room that only such jobs hold) is refused like the job itself would be.
+            let callback_panicked = sink.deliver(outcome, handoff);
+            let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
+            if callback_panicked && let Some(this) = &this {
+                this.callback_panicked();
             }
+            panicked
         });
-        // The job stays current through its delivery: its lane moves on only after, so a
-        // completion callback or wake hook that waits on a later job of the lane (or on room
-        // that only such jobs hold) is refused like the job itself would be.
-        let callback_panicked = sink.deliver(outcome, handoff);
-        let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
-        if callback_panicked && let Some(this) = &this {
-            this.callback_panicked();
+        let run_time = started.elapsed();
+        span.ran(run_time);
+        Ran {
+            panicked,
+            queue_wait,
+            run_time,
         }
-        panicked
     }
 
     fn discard(&self, err: JobError) {

@@ -113,7 +113,7 @@ impl Model {
         assert!(expired.is_empty(), "no job here has a deadline");
         match task {
             Some(task) => {
-                task.run(&mut (), &OffWorker);
+                task.run(&mut (), &OffWorker, std::time::Instant::now());
                 true
             }
             None => false,
