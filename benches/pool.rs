@@ -1041,6 +1041,14 @@ fn lanes_run(system: &str, lanes: usize, jobs: usize, work: Duration) -> f64 {
     (per * lanes) as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The peer of `l` lanes, as the chart names it.
+fn per_lane(l: usize) -> String {
+    match l {
+        1 => "1 thread for the lane".to_owned(),
+        _ => format!("{l} threads, one per lane"),
+    }
+}
+
 fn lanes(bars: &mut Vec<Bar>) {
     println!(
         "\n## lanes — {LANE_JOBS} trivial jobs round-robin over L serial lanes, all awaited \
@@ -1057,11 +1065,7 @@ fn lanes(bars: &mut Vec<Bar>) {
         }
         let (a, b) = (median(&mut ours), median(&mut theirs));
         println!("| {l} | {a:.0} | {b:.0} | {:.2}× |", a / b);
-        plot(
-            "serial lanes, trivial jobs (jobs/s)",
-            &format!("{l} threads, one per lane"),
-            a / b,
-        );
+        plot("serial lanes, trivial jobs (jobs/s)", &per_lane(l), a / b);
         if l == 64 {
             bars.push(Bar {
                 what: format!(
@@ -1104,7 +1108,7 @@ fn lanes(bars: &mut Vec<Bar>) {
         }
         let (a, w, b) = (median(&mut ours), median(&mut warm), median(&mut theirs));
         let scenario = "serial lanes, jobs blocking 100 µs (jobs/s)";
-        plot(scenario, &format!("{l} threads, one per lane"), a / b);
+        plot(scenario, &per_lane(l), a / b);
         println!(
             "| {l} | {a:.0} | {w:.0} | {b:.0} | {:.2}× | {:.2}× |",
             a / b,

@@ -60,7 +60,9 @@ pub struct Stats {
     /// of the consistent cut.)
     pub callback_panics: u64,
     /// How long jobs waited between submission and their start (in their lane too, for a
-    /// lane's job), over every job that has run to the end since the pool started.
+    /// lane's job), over every job that has run to the end since the pool started: recorded
+    /// with the job's outcome, so `queue_wait.count == run_time.count == completed +
+    /// panicked` in every snapshot.
     pub queue_wait: Percentiles,
     /// How long jobs ran on their worker (the closure and the delivery of its outcome), over
     /// every job that has run to the end since the pool started.

@@ -105,6 +105,8 @@ pub fn assert_adds_up(s: offthread::Stats) {
         "counts do not add up: {s:?}"
     );
     assert_eq!(s.idle + s.running, s.workers, "{s:?}");
+    let ran = s.completed + s.panicked;
+    assert_eq!((s.queue_wait.count, s.run_time.count), (ran, ran), "{s:?}");
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
