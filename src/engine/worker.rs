@@ -158,12 +158,10 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     if let Some(ready) = ready {
         let _ = ready.send(Ok(()));
     }
+    trace::worker_started(id);
     let mut st = shared.state.lock();
     st.starting -= 1;
     guard.starting = false;
-    drop(st);
-    trace::worker_started(id);
-    let st = shared.state.lock();
     guard.retiring = serve(shared, st, id, &mut state);
     trace::worker_stopped(id, guard.retiring);
 
