@@ -8,6 +8,8 @@
 //! - `hol`: one slow read, then 100 fast reads: how many fast reads finished after the slow one.
 //! - `cancel`: cancel (or drop) a running endless read; time until a new read completes.
 //! - `rw`: 4 threads × 250 read-then-write transactions: errors and wall time.
+//! - `mixed`: 4 callers looping a 20–40 ms read beside 60 callers doing point reads, each
+//!   system freshly opened with its defaults: point reads per second and their p99.
 #![allow(missing_docs)]
 
 mod common;
@@ -71,6 +73,178 @@ fn fixture(dir: &Path, name: &str) -> PathBuf {
 
 fn point_sql() -> &'static str {
     "SELECT v FROM kv WHERE id = ?1"
+}
+
+/// The `mixed` scenario's systems: offthread's `Db`, tokio-rusqlite's one connection, and a
+/// pool of 10 connections on 10 threads (the shape of sqlx's default pool).
+const MIXED_SYSTEMS: [&str; 3] = ["offthread", "tokio-rusqlite", "10 connections"];
+const MIXED_SCANNERS: usize = 4;
+const MIXED_POINTS: usize = 60;
+const MIXED_TIME: Duration = Duration::from_secs(2);
+const MIXED_REPS: usize = 3;
+/// A CPU-bound read of 20–40 ms here, like a full scan of a cached table: `?1` rows counted.
+const LONG_READ: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT ?1) SELECT count(*) FROM c";
+
+/// A call for `ConnPool`.
+type ConnJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// A pool of `n` rusqlite connections, each on its own thread, taking calls from one queue.
+struct ConnPool {
+    tx: Option<crossbeam_channel::Sender<ConnJob>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ConnPool {
+    fn open(path: &Path, n: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded::<ConnJob>();
+        let threads = (0..n)
+            .map(|_| {
+                let (rx, path) = (rx.clone(), path.to_owned());
+                std::thread::spawn(move || {
+                    let conn = Connection::open(&path).unwrap();
+                    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+                    for job in rx {
+                        job(&conn);
+                    }
+                })
+            })
+            .collect();
+        Self {
+            tx: Some(tx),
+            threads,
+        }
+    }
+
+    fn call<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> T + Send + 'static) -> T {
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(move |c: &Connection| {
+            let _ = tx.send(f(c));
+        });
+        self.tx.as_ref().unwrap().send(job).unwrap();
+        rx.recv().unwrap()
+    }
+}
+
+impl Drop for ConnPool {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// One caller of the `mixed` scenario: a long read or a point read, blocking until it is done.
+fn mixed_call(
+    system: &str,
+    db: Option<&Db>,
+    tokio_conn: Option<&tokio_rusqlite::Connection>,
+    pool: Option<&ConnPool>,
+    long: Option<i64>,
+    key: i64,
+) {
+    match (system, long) {
+        ("offthread", Some(n)) => {
+            db.unwrap()
+                .query_row::<i64, _>(LONG_READ, (n,))
+                .wait()
+                .unwrap();
+        }
+        ("offthread", None) => {
+            db.unwrap()
+                .query_row::<String, _>(point_sql(), (key,))
+                .wait()
+                .unwrap();
+        }
+        ("tokio-rusqlite", _) => {
+            futures::executor::block_on(tokio_conn.unwrap().call(move |c| {
+                match long {
+                    Some(n) => c
+                        .query_row(LONG_READ, (n,), |r| r.get::<_, i64>(0))
+                        .map(drop),
+                    None => c
+                        .query_row(point_sql(), (key,), |r| r.get::<_, String>(0))
+                        .map(drop),
+                }
+            }))
+            .map_err(|e| e.to_string())
+            .unwrap();
+        }
+        (_, _) => pool
+            .unwrap()
+            .call(move |c| match long {
+                Some(n) => c
+                    .query_row(LONG_READ, (n,), |r| r.get::<_, i64>(0))
+                    .map(drop),
+                None => {
+                    let mut stmt = c.prepare_cached(point_sql())?;
+                    stmt.query_row((key,), |r| r.get::<_, String>(0)).map(drop)
+                }
+            })
+            .unwrap(),
+    }
+}
+
+/// `MIXED_SCANNERS` callers looping long reads beside `MIXED_POINTS` callers looping point
+/// reads, for `MIXED_TIME`, on a freshly opened `system`: point reads per second, their
+/// latencies (ns), and the offthread readers running at the end.
+fn mixed(system: &str, path: &Path) -> (f64, Vec<f64>, usize) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = (system == "offthread").then(|| {
+        Db::builder(path)
+            .readers(std::env::var("R").map_or(2, |v| v.parse().unwrap()))
+            .open()
+            .unwrap()
+    });
+    let tokio_conn = (system == "tokio-rusqlite")
+        .then(|| rt.block_on(tokio_rusqlite::Connection::open(path)).unwrap());
+    let pool = (system == "10 connections").then(|| ConnPool::open(path, 10));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let start = Instant::now();
+    let lat: Vec<Vec<f64>> = std::thread::scope(|s| {
+        let callers: Vec<_> = (0..MIXED_SCANNERS + MIXED_POINTS)
+            .map(|t| {
+                let (db, tokio_conn, pool, stop) =
+                    (db.as_ref(), tokio_conn.as_ref(), pool.as_ref(), &stop);
+                s.spawn(move || {
+                    let mut rng = fastrand::Rng::with_seed(t as u64 + 1);
+                    let mut lat = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        if t < MIXED_SCANNERS {
+                            let n = rng.i64(160_000..320_000);
+                            mixed_call(system, db, tokio_conn, pool, Some(n), 0);
+                        } else {
+                            let key = rng.i64(0..ROWS);
+                            let t0 = Instant::now();
+                            mixed_call(system, db, tokio_conn, pool, None, key);
+                            if t0 < start + MIXED_TIME {
+                                lat.push(t0.elapsed().as_nanos() as f64);
+                            }
+                        }
+                    }
+                    lat
+                })
+            })
+            .collect();
+        if std::env::var("TRACE_READERS").is_ok() {
+            for _ in 0..20 {
+                std::thread::sleep(MIXED_TIME / 20);
+                if let Some(d) = db.as_ref() {
+                    eprint!("{} ", d.stats().readers.unwrap().workers);
+                }
+            }
+            eprintln!();
+        } else {
+            std::thread::sleep(MIXED_TIME);
+        }
+        stop.store(true, Ordering::Relaxed);
+        callers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let readers = db
+        .as_ref()
+        .map_or(0, |d| d.stats().readers.map_or(0, |s| s.workers));
+    let lat: Vec<f64> = lat.into_iter().flatten().collect();
+    (lat.len() as f64 / MIXED_TIME.as_secs_f64(), lat, readers)
 }
 
 /// The systems, opened on one database file.
@@ -627,6 +801,67 @@ fn main() {
         bars.push(Bar {
             what: format!("0 write errors: {ours}"),
             met: ours == 0,
+        });
+    }
+
+    if want("mixed") {
+        let mut rate: Vec<Vec<f64>> = vec![Vec::new(); MIXED_SYSTEMS.len()];
+        let mut lat: Vec<Vec<f64>> = vec![Vec::new(); MIXED_SYSTEMS.len()];
+        let mut readers = Vec::new();
+        for _ in 0..MIXED_REPS {
+            for (i, s) in MIXED_SYSTEMS.iter().enumerate() {
+                let (r, l, n) = mixed(s, &path);
+                rate[i].push(r);
+                lat[i].extend(l);
+                if i == 0 {
+                    readers.push(n);
+                }
+            }
+        }
+        println!(
+            "\n## mixed — {MIXED_SCANNERS} callers looping a 20–40 ms read beside {MIXED_POINTS} callers doing point reads, {} s per system, fresh systems with their defaults ({MIXED_REPS} interleaved reps)",
+            MIXED_TIME.as_secs()
+        );
+        println!("| system | point reads/s | p99 point read | offthread ÷ system (reads/s) |");
+        println!("|---|---|---|---|");
+        let meds: Vec<f64> = rate.iter_mut().map(|v| median(v)).collect();
+        let p99s: Vec<f64> = lat.iter_mut().map(|v| pct(v, 0.99)).collect();
+        for (i, s) in MIXED_SYSTEMS.iter().enumerate() {
+            println!(
+                "| {s} | {:.0} | {} | {:.2}× |",
+                meds[i],
+                fmt_ns(p99s[i]),
+                meds[0] / meds[i]
+            );
+        }
+        for (i, s) in MIXED_SYSTEMS.iter().enumerate().skip(1) {
+            plot(
+                "point reads beside long reads (reads/s)",
+                s,
+                meds[0] / meds[i],
+            );
+            plot(
+                "point reads beside long reads (p99 latency)",
+                s,
+                p99s[i] / p99s[0],
+            );
+        }
+        println!(
+            "(offthread readers at the end of each rep: {readers:?}; tokio-rusqlite: one connection; 10 connections: 10 threads with a rusqlite connection each, one shared queue)"
+        );
+        bars.push(Bar {
+            what: format!(
+                "mixed: point reads/s ≥ 1.0× the 10-connection pool: {:.2}×",
+                meds[0] / meds[2]
+            ),
+            met: meds[0] >= meds[2],
+        });
+        bars.push(Bar {
+            what: format!(
+                "mixed: p99 point read ≤ 1.0× the 10-connection pool's: {:.2}×",
+                p99s[0] / p99s[2]
+            ),
+            met: p99s[0] <= p99s[2],
         });
     }
 

@@ -81,6 +81,8 @@ pub struct PoolBuilder {
     before_spawn: Option<SpawnHook>,
     /// A worker blocked in a nested wait may be replaced by an extra one (see `Handle::wait`).
     lend: bool,
+    /// Grow past the CPU count when no job finishes for a while (see `Config::grow_on_stall`).
+    grow_on_stall: bool,
 }
 
 impl PoolBuilder {
@@ -97,7 +99,20 @@ impl PoolBuilder {
             on_stop: None,
             before_spawn: None,
             lend: true,
+            grow_on_stall: false,
         }
+    }
+
+    /// Past the CPU count, also start a worker whenever jobs wait, no worker is idle and no job
+    /// finished for a millisecond — even if every worker computes (for a database's readers:
+    /// a long read must not keep the short ones behind it waiting).
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "sqlite-system")),
+        allow(dead_code)
+    )]
+    pub(crate) fn grow_when_stalled(mut self) -> Self {
+        self.grow_on_stall = true;
+        self
     }
 
     /// No extra worker for a nested wait: a job that waits on a job of its own pool gets
@@ -301,6 +316,7 @@ impl PoolBuilder {
             on_stop: self.on_stop,
             before_spawn: self.before_spawn,
             lend: self.lend,
+            grow_on_stall: self.grow_on_stall,
             init: Box::new(init),
         });
         // Reserve every first worker before starting any, so none of them can retire below

@@ -106,9 +106,15 @@ impl<T> Handle<T> {
         if self.waits_on_own_lane() {
             return Err(JobError::WouldDeadlock);
         }
-        let backoff = Backoff::new();
-        while !self.rx.has_message() && !backoff.is_completed() {
-            backoff.snooze();
+        // A job that runs, or that is next in line, often ends within microseconds: looking
+        // again costs less than parking and being woken. A job behind others is not looked
+        // for: the caller parks at once and leaves the CPU to the workers (and, on a busy
+        // machine, to the threads that have work).
+        if self.job.control().starts_next() {
+            let backoff = Backoff::new();
+            while !self.rx.has_message() && !backoff.is_completed() {
+                backoff.snooze();
+            }
         }
         let Self { rx, job } = self;
         let _blocked = if rx.has_message() {

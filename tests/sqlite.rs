@@ -737,3 +737,56 @@ fn a_write_waiting_on_a_write_from_inside_the_writer_is_refused_not_hung() {
         .unwrap();
     assert_eq!(v, 7);
 }
+
+#[test]
+fn a_long_read_on_every_reader_opens_another_for_the_reads_behind_it_which_closes_when_idle() {
+    watchdog("reader growth", || {
+        let dir = TempDir::new("sqlite-grow");
+        let db = Db::builder(dir.join("g.db"))
+            .readers(1)
+            .max_readers(4)
+            .reader_keep_alive(std::time::Duration::from_millis(20))
+            .open()
+            .unwrap();
+        db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let long = db.read(move |c| {
+            tx.send(()).unwrap();
+            c.query_row(FOREVER, (), |r| r.get::<_, i64>(0))
+        });
+        rx.recv().unwrap();
+        // The only reader computes without end; a read behind it still gets its answer, from
+        // a reader opened for it.
+        let n: i64 = db.query_row("SELECT count(*) FROM t", ()).wait().unwrap();
+        assert_eq!(n, 0);
+        let readers = db.stats().readers.unwrap().workers;
+        assert!((2..=4).contains(&readers), "{readers} readers");
+        assert_eq!(long.cancel(), offthread::CancelOutcome::Requested);
+        assert!(matches!(long.wait(), Err(Error::Interrupted)));
+        // Idle past their keep-alive, the extra readers close; the first one stays.
+        eventually("the extra readers close", || {
+            db.stats().readers.unwrap().workers == 1
+        });
+        assert_eq!(db.query_row::<i64, _>("SELECT 1", ()).wait().unwrap(), 1);
+    });
+}
+
+#[test]
+fn max_readers_above_256_fails_open_and_below_readers_keeps_a_fixed_set() {
+    let dir = TempDir::new("sqlite-max-readers");
+    let err = Db::builder(dir.join("m.db"))
+        .max_readers(257)
+        .open()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Open(msg) if msg.contains("max_readers")),
+        "{err}"
+    );
+    let db = Db::builder(dir.join("m.db"))
+        .readers(3)
+        .max_readers(1)
+        .open()
+        .unwrap();
+    assert_eq!(db.stats().readers.unwrap().workers, 3);
+    assert_eq!(db.stats().writer.workers, 1);
+}

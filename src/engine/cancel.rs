@@ -172,6 +172,11 @@ impl<S: 'static> JobPool<S> for Shared<S> {
         // ORDERING: a hint.
         self.spinner.load(Ordering::Relaxed)
     }
+
+    fn holds_one_job_at_most(&self) -> bool {
+        // ORDERING: a hint.
+        self.queued_hint.load(Ordering::Relaxed) <= 1
+    }
 }
 
 impl<S: 'static> Lender for Shared<S> {

@@ -3,11 +3,13 @@
 //! compute), lending a worker to a nested wait, and the monitor thread that watches the
 //! backlog and start deadlines.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use parking_lot::MutexGuard;
 
+use super::probe::ThreadProbe;
 use super::worker;
 use super::{Deferred, Shared, State};
 use crate::job::Priority;
@@ -24,8 +26,22 @@ const LONGEST_TICK: Duration = Duration::from_millis(5);
 /// no job finishing before the monitor grows the pool past the CPU count.
 const STALL_TIME: Duration = Duration::from_millis(1);
 
+/// In a pool that grows on stalls, how long a job must have run to count as long: longer than
+/// a short job waits for a busy CPU.
+const LONG_JOB: Duration = Duration::from_millis(10);
+
 /// The most workers the monitor looks at per tick (a few microseconds each).
 const SAMPLES: usize = 8;
+
+/// A job the monitor saw running for `LONG_JOB` or more: which worker, since when, and the
+/// thread's CPU time when first seen.
+#[derive(Clone, Copy)]
+struct Sight {
+    worker: usize,
+    since: u64,
+    cpu: Duration,
+    at: Instant,
+}
 
 /// What the monitor saw at the start of its current window.
 #[derive(Clone, Copy)]
@@ -170,7 +186,9 @@ impl<S: 'static> Shared<S> {
     ///   that ran jobs: workers that use no CPU are blocked, and while the CPU has room it
     ///   starts one worker per blocked one (up to the limit), so a flood of short blocking
     ///   calls grows the pool within a few ticks while CPU-bound jobs never oversubscribe it.
-    ///   Where no CPU clock exists, it grows by one when no job finished for `STALL_TIME`.
+    ///   Where no CPU clock exists, or where the pool asked for it (`grow_on_stall`: jobs
+    ///   that hold a worker on the CPU for long, like a database's long reads, must not keep
+    ///   short ones waiting), it grows by one when no job finished for `STALL_TIME`.
     ///   Either way queued jobs never wait forever behind blocked workers while the limit
     ///   allows more, even if no further submit comes; it costs nothing while disarmed.
     /// - **Start deadlines.** It sleeps until the earliest deadline of a waiting job and
@@ -183,6 +201,8 @@ impl<S: 'static> Shared<S> {
         // How long the next window lasts. Kept across disarming: a pool that keeps arming the
         // monitor with nothing to add (a burst of short jobs) is not looked at every tick.
         let mut length = TICK;
+        // In a pool that grows on stalls: the long jobs seen so far (see `Sight`).
+        let mut sights: Vec<Sight> = Vec::new();
         'watch: loop {
             if st.closed {
                 break 'watch;
@@ -206,9 +226,13 @@ impl<S: 'static> Shared<S> {
                 if due {
                     let finished = st.counts.finished();
                     let probing = !st.probes.is_empty();
+                    let on_stall = self.config.grow_on_stall;
                     // Just armed: only start the window (arming can be frequent; looking costs).
                     let seen = match window {
                         None => 0,
+                        Some(w) if self.config.grow_on_stall => {
+                            self.stalled_behind_long_jobs(&mut st, w, finished, &mut sights)
+                        }
                         Some(w) => self.blocked_now(&mut st, w, finished),
                     };
                     // With probes, a worker counts as blocked only if seen so on two looks in a
@@ -216,13 +240,13 @@ impl<S: 'static> Shared<S> {
                     // starting count against it.
                     let add = match window {
                         None => 0,
-                        Some(w) if probing => seen.min(w.seen),
+                        Some(w) if probing || on_stall => seen.min(w.seen),
                         Some(_) => seen,
                     }
                     .saturating_sub(st.starting);
                     // Back off only while nobody is seen blocked.
                     length = match window {
-                        _ if !probing => STALL_TIME,
+                        _ if !probing || on_stall => STALL_TIME,
                         Some(_) if seen == 0 => (length * 2).min(LONGEST_TICK),
                         Some(_) => TICK,
                         None => length,
@@ -292,6 +316,74 @@ impl<S: 'static> Shared<S> {
         // Scaled to the workers that run (those starting have no probe yet). Threads in nested
         // waits read as asleep too; they are replaced already.
         blocked_workers(asleep, picked.len(), st.probes.len()).saturating_sub(st.blocked)
+    }
+
+    /// In a pool that grows on stalls: 1 if no job finished during `w` and fewer workers run
+    /// than twice the jobs running for `LONG_JOB` or more, plus the CPU count. So long jobs
+    /// never hold the short ones behind them: the short ones get at least as many threads as
+    /// the long ones (and so, from the OS scheduler, at least as much CPU), and the CPU count
+    /// on top. Stalls while no job is long (a CPU too busy to finish short jobs quickly) start
+    /// nobody: more threads would only share the same CPU.
+    ///
+    /// A job counts as long when it has run `LONG_JOB` and its thread computed for at least a
+    /// quarter of the time the monitor watched it: a short job whose thread waits for a CPU
+    /// held by others (no CPU time) is not long, however old. The workers' own waits (on
+    /// SQLite's locks, on the pool's) are no reason to grow either: the probes' "blocked" rule
+    /// is not used here. Reads the probes without the lock.
+    fn stalled_behind_long_jobs(
+        &self,
+        st: &mut MutexGuard<'_, State<S>>,
+        w: Window,
+        finished: u64,
+        sights: &mut Vec<Sight>,
+    ) -> usize {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let long_job = u64::try_from(LONG_JOB.as_nanos()).unwrap_or(u64::MAX);
+        let old: Vec<(usize, u64, Option<Arc<ThreadProbe>>)> = st
+            .busy_since
+            .iter()
+            // ORDERING: hints written by each worker; a stale one only delays a decision.
+            .map(|(id, since)| (*id, since.load(Ordering::Relaxed)))
+            .filter(|&(_, since)| since != 0 && now.saturating_sub(since) >= long_job)
+            .map(|(id, since)| {
+                let probe = st.probes.iter().find(|(w, _)| *w == id);
+                (id, since, probe.map(|(_, p)| p.clone()))
+            })
+            .collect();
+        let workers = st.workers;
+        let long = MutexGuard::unlocked(st, || {
+            let at = Instant::now();
+            let mut long = 0;
+            let mut seen = Vec::with_capacity(old.len());
+            for (worker, since, probe) in old {
+                let Some(cpu) = probe.and_then(|p| p.cpu_time()) else {
+                    long += 1; // no CPU clock: its age alone decides
+                    continue;
+                };
+                match sights
+                    .iter()
+                    .find(|s| s.worker == worker && s.since == since)
+                {
+                    Some(first) => {
+                        let watched = at.saturating_duration_since(first.at);
+                        if cpu.saturating_sub(first.cpu) * 4 >= watched {
+                            long += 1;
+                        }
+                        seen.push(*first);
+                    }
+                    None => seen.push(Sight {
+                        worker,
+                        since,
+                        cpu,
+                        at,
+                    }),
+                }
+            }
+            *sights = seen;
+            long
+        });
+        let _ = (w, finished);
+        (2 * long + self.config.eager_workers).saturating_sub(workers)
     }
 
     /// Starts a worker whose slot was reserved by `reserve_worker`. If the OS refuses, the slot

@@ -78,6 +78,9 @@ pub(crate) struct Config<S> {
     pub(crate) before_spawn: Option<SpawnHook>,
     /// Nested waits may lend a worker (see `JobPool::enter_wait`).
     pub(crate) lend: bool,
+    /// Past the eager workers, grow by one whenever no job finished for `STALL_TIME` while
+    /// jobs wait and no worker is idle, whatever the workers are doing (see `monitor`).
+    pub(crate) grow_on_stall: bool,
     pub(crate) init: Init<S>,
 }
 
@@ -107,6 +110,9 @@ pub(crate) struct State<S> {
     pub(crate) private_len: usize,
     /// The live workers' thread probes, by worker id (empty where the OS offers none).
     pub(crate) probes: Vec<(usize, Arc<ThreadProbe>)>,
+    /// In a pool that grows on stalls: when each live worker's current job started (ns since
+    /// `Shared::epoch`, 0 while it has none), by worker id.
+    pub(crate) busy_since: Vec<(usize, Arc<AtomicU64>)>,
     /// Where the monitor's next look at the probes starts (round robin).
     pub(crate) next_probe: usize,
     /// Intake is closed; workers exit once the queues are empty.
@@ -219,6 +225,8 @@ pub(crate) struct Shared<S> {
     pub(crate) callback_panics: AtomicU64,
     /// This pool, for starting workers from `&self` paths.
     pub(crate) me: Weak<Self>,
+    /// The pool's start, the zero of `State::busy_since`.
+    pub(crate) epoch: Instant,
     pub(crate) config: Config<S>,
 }
 
@@ -236,6 +244,7 @@ impl<S: 'static> Shared<S> {
                 private: Vec::new(),
                 private_len: 0,
                 probes: Vec::new(),
+                busy_since: Vec::new(),
                 next_probe: 0,
                 closed: false,
                 workers: 0,
@@ -263,6 +272,7 @@ impl<S: 'static> Shared<S> {
             recent_gap: AtomicU64::new(u64::MAX),
             callback_panics: AtomicU64::new(0),
             me: me.clone(),
+            epoch: Instant::now(),
             config,
         })
     }

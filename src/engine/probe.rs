@@ -5,21 +5,40 @@
 
 use std::fs::File;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// A worker thread's state file, opened on that thread.
+/// A worker thread's state file (and, if asked for, its scheduler statistics), opened on that
+/// thread.
 pub(crate) struct ThreadProbe {
     file: File,
+    sched: Option<File>,
 }
 
 impl ThreadProbe {
-    /// The probe of the calling thread, where the OS offers one.
-    pub(crate) fn for_current_thread() -> Option<Arc<Self>> {
+    /// The probe of the calling thread, where the OS offers one; with `cpu`, it can also tell
+    /// how much CPU time the thread has used.
+    pub(crate) fn for_current_thread(cpu: bool) -> Option<Arc<Self>> {
         if !cfg!(target_os = "linux") {
             return None;
         }
-        File::open("/proc/thread-self/stat")
+        let file = File::open("/proc/thread-self/stat").ok()?;
+        let sched = cpu
+            .then(|| File::open("/proc/thread-self/schedstat").ok())
+            .flatten();
+        Some(Arc::new(Self { file, sched }))
+    }
+
+    /// The CPU time the thread has used (the first field of `schedstat`, in nanoseconds; the
+    /// OS brings it up to date when the thread is switched or at a timer tick), if known.
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        let mut buf = [0u8; 128];
+        let n = read_at_start(self.sched.as_ref()?, &mut buf).ok()?;
+        let first = buf[..n].split(|b| b.is_ascii_whitespace()).next()?;
+        std::str::from_utf8(first)
+            .ok()?
+            .parse()
             .ok()
-            .map(|file| Arc::new(Self { file }))
+            .map(Duration::from_nanos)
     }
 
     /// `true` if the thread is asleep in the OS now (`S`: interruptible, `D`: disk), `false`
@@ -71,7 +90,8 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let sleeper = std::thread::spawn(move || {
-            tx.send(ThreadProbe::for_current_thread().unwrap()).unwrap();
+            tx.send(ThreadProbe::for_current_thread(false).unwrap())
+                .unwrap();
             gate.recv().ok();
         });
         let probe = rx.recv().unwrap();
@@ -88,6 +108,31 @@ mod tests {
         release.send(()).unwrap();
         sleeper.join().unwrap();
         // This thread is running while it reads its own state.
-        assert!(!ThreadProbe::for_current_thread().unwrap().is_blocked());
+        assert!(!ThreadProbe::for_current_thread(false).unwrap().is_blocked());
+    }
+
+    #[test]
+    fn a_thread_that_computes_shows_cpu_time_growing() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let probe = ThreadProbe::for_current_thread(true).unwrap();
+        let before = probe.cpu_time().expect("schedstat is readable");
+        // Compute until the OS has brought the figure up to date (at a tick or a switch; a
+        // billion steps take far longer than a tick).
+        let mut x = 0u64;
+        for _ in 0..1000 {
+            for _ in 0..1_000_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            if probe.cpu_time().unwrap() != before {
+                break;
+            }
+        }
+        assert!(probe.cpu_time().unwrap() > before, "no CPU time after {x}");
+        assert_eq!(
+            ThreadProbe::for_current_thread(false).unwrap().cpu_time(),
+            None
+        );
     }
 }

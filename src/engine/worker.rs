@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -145,7 +145,8 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     // ready, so a broadcast right after `build` reaches it; still counted as starting (so as
     // coming to the queue) until it is in its loop, so a caller that submits as soon as
     // `build` returns finds it on its way and starts no other worker.
-    let probe = ThreadProbe::for_current_thread();
+    let probe = ThreadProbe::for_current_thread(cfg.grow_on_stall);
+    let busy = cfg.grow_on_stall.then(|| Arc::new(AtomicU64::new(0)));
     {
         let mut st = shared.state.lock();
         if !st.private.iter().any(|(w, _)| *w == id) {
@@ -153,6 +154,9 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
         }
         if let Some(probe) = probe {
             st.probes.push((id, probe));
+        }
+        if let Some(busy) = &busy {
+            st.busy_since.push((id, busy.clone()));
         }
     }
     if let Some(ready) = ready {
@@ -162,7 +166,7 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     let mut st = shared.state.lock();
     st.starting -= 1;
     guard.starting = false;
-    guard.retiring = serve(shared, st, id, &mut state);
+    guard.retiring = serve(shared, st, id, &mut state, busy.as_deref());
     trace::worker_stopped(id, guard.retiring);
 
     drop_quietly(state);
@@ -179,6 +183,7 @@ fn serve<'a, S: 'static>(
     mut st: MutexGuard<'a, State<S>>,
     id: usize,
     state: &mut S,
+    busy: Option<&AtomicU64>,
 ) -> bool {
     let cfg = &shared.config;
     let mut retire = false;
@@ -209,9 +214,8 @@ fn serve<'a, S: 'static>(
             after.discard.push((task, JobError::Expired));
         }
         if let Some(task) = next {
-            last_end = Some(run_claimed(
-                shared, &mut st, id, state, task, after, found_at,
-            ));
+            let ran = run_claimed(shared, &mut st, id, state, task, after, found_at, busy);
+            last_end = Some(ran);
             continue 'serve;
         }
         if !after.is_empty() {
@@ -286,6 +290,7 @@ fn serve<'a, S: 'static>(
     // Leave our private queue's slot; a late broadcast finds no entry and skips us.
     st.private.retain(|(w, _)| *w != id);
     st.probes.retain(|(w, _)| *w != id);
+    st.busy_since.retain(|(w, _)| *w != id);
     drop(st);
     retire
 }
@@ -323,8 +328,10 @@ fn spin_budget<S>(shared: &Shared<S>) -> Duration {
 }
 
 /// Runs a job this worker has just claimed, then records it; `after` holds work found while
-/// claiming it, `found_at` when it was found (if the clock was read then). Called and returns
-/// with the lock held. Returns when the job ended.
+/// claiming it, `found_at` when it was found (if the clock was read then); `busy` is where it
+/// shows when its job started, in a pool that grows on stalls. Called and returns with the
+/// lock held. Returns when the job ended.
+#[allow(clippy::too_many_arguments)]
 fn run_claimed<S: 'static>(
     shared: &Shared<S>,
     st: &mut MutexGuard<'_, State<S>>,
@@ -333,6 +340,7 @@ fn run_claimed<S: 'static>(
     task: Arc<dyn Task<S>>,
     mut after: Deferred<S>,
     found_at: Option<Instant>,
+    busy: Option<&AtomicU64>,
 ) -> Instant {
     let background = task.state().priority == Priority::Background;
     st.running += 1;
@@ -359,7 +367,19 @@ fn run_claimed<S: 'static>(
             blocking::set_background(true);
         }
         let started = found_at.unwrap_or_else(Instant::now);
+        if let Some(busy) = busy {
+            let since = started.saturating_duration_since(shared.epoch).as_nanos();
+            // ORDERING: a hint for the monitor, read under the lock later; never 0 while busy.
+            busy.store(
+                u64::try_from(since).unwrap_or(u64::MAX).max(1),
+                Ordering::Relaxed,
+            );
+        }
         let ran = task.run(state, &handoff, started);
+        if let Some(busy) = busy {
+            // ORDERING: as above.
+            busy.store(0, Ordering::Relaxed);
+        }
         if background {
             blocking::set_background(false);
         }

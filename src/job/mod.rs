@@ -67,6 +67,10 @@ pub(crate) trait JobPool<S>: Send + Sync {
     fn takes_jobs_now(&self) -> bool {
         false
     }
+    /// The queue holds one job at most (a hint): a job in it is next in line.
+    fn holds_one_job_at_most(&self) -> bool {
+        false
+    }
 }
 
 /// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
@@ -79,6 +83,11 @@ pub(crate) trait Control: Send + Sync {
     /// `true` if the job runs, or a worker is about to take it (a hint: it may change at
     /// once).
     fn starts_soon(&self) -> bool {
+        false
+    }
+    /// As `starts_soon`, or next in line: it starts within a worker's wake-up, not behind
+    /// other jobs (a hint).
+    fn starts_next(&self) -> bool {
         false
     }
     /// RUNNING (or RUNNING_CANCEL) → FINISHED, just before the outcome is delivered.
@@ -177,6 +186,10 @@ where
 
     fn starts_soon(&self) -> bool {
         self.state.is_started() || (self.state.is_queued() && self.pool.takes_jobs_now())
+    }
+
+    fn starts_next(&self) -> bool {
+        self.starts_soon() || (self.state.is_queued() && self.pool.holds_one_job_at_most())
     }
 
     fn mark_finished(&self) {

@@ -22,12 +22,18 @@ const STATEMENT_CACHE: usize = 64;
 const MAX_READERS: usize = 256;
 /// Default bound of each queue (writer's, readers').
 const QUEUE_CAPACITY: usize = 1024;
+/// Default most readers: as many connections as a server's pool usually holds.
+const MAX_READERS_DEFAULT: usize = 16;
+/// Default time a reader started for a busy spell stays idle before it closes.
+const READER_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 /// Configures and opens a [`Db`]; made by [`Db::builder`].
 #[must_use = "a builder does nothing until `open` is called"]
 pub struct DbBuilder {
     path: Option<PathBuf>,
     readers: usize,
+    max_readers: usize,
+    reader_keep_alive: Duration,
     busy_timeout: Duration,
     statement_cache: usize,
     queue_capacity: usize,
@@ -39,6 +45,8 @@ impl DbBuilder {
         Self {
             path,
             readers: num_cpus::get().clamp(1, 4),
+            max_readers: MAX_READERS_DEFAULT,
+            reader_keep_alive: READER_KEEP_ALIVE,
             busy_timeout: BUSY_TIMEOUT,
             statement_cache: STATEMENT_CACHE,
             queue_capacity: QUEUE_CAPACITY,
@@ -46,10 +54,29 @@ impl DbBuilder {
         }
     }
 
-    /// Reader threads (each with its own read-only connection). Default `min(cpus, 4)`;
-    /// 0 is taken as 1; more than 256 fails [`open`](Self::open). Ignored in memory.
+    /// Reader threads opened up front and always kept (each with its own read-only
+    /// connection). Default `min(cpus, 4)`; 0 is taken as 1; more than 256 fails
+    /// [`open`](Self::open). Ignored in memory.
     pub fn readers(mut self, n: usize) -> Self {
         self.readers = n.max(1);
+        self
+    }
+
+    /// The most reader threads. When every reader is busy, reads wait and none has finished
+    /// for a millisecond (long reads hold every reader), the `Db` opens one more reader, up to
+    /// this many, so a slow query never holds the point reads behind it for long; readers past
+    /// [`readers`](Self::readers) close after [`reader_keep_alive`](Self::reader_keep_alive)
+    /// idle. Default 16; below `readers` it is taken as `readers` (a fixed set); more than 256
+    /// fails [`open`](Self::open). Ignored in memory.
+    pub fn max_readers(mut self, n: usize) -> Self {
+        self.max_readers = n;
+        self
+    }
+
+    /// How long a reader opened past [`readers`](Self::readers) stays idle before it closes.
+    /// Default 10 s.
+    pub fn reader_keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.reader_keep_alive = keep_alive;
         self
     }
 
@@ -86,19 +113,21 @@ impl DbBuilder {
     /// Opens the database: the writer first (set-up and `init`), then the readers.
     ///
     /// # Errors
-    /// [`Error::Open`] naming the step that failed, or saying that `readers` is above
-    /// 256.
-    pub fn open(self) -> Result<Db, Error> {
-        if self.readers > MAX_READERS {
-            return Err(Error::Open(format!(
-                "readers: {} is more than the most a Db runs ({MAX_READERS})",
-                self.readers
-            )));
+    /// [`Error::Open`] naming the step that failed, or saying that `readers` or
+    /// `max_readers` is above 256.
+    pub fn open(mut self) -> Result<Db, Error> {
+        for (what, n) in [("readers", self.readers), ("max_readers", self.max_readers)] {
+            if n > MAX_READERS {
+                return Err(Error::Open(format!(
+                    "{what}: {n} is more than the most a Db runs ({MAX_READERS})"
+                )));
+            }
         }
+        self.max_readers = self.max_readers.max(self.readers);
         let cfg = Arc::new(self);
         let writer = {
             let writer_cfg = cfg.clone();
-            start(&cfg, "offthread-sqlite-writer", 1, move || {
+            start(&cfg, "offthread-sqlite-writer", 1..=1, move || {
                 open_writer(&writer_cfg)
             })?
         };
@@ -106,7 +135,8 @@ impl DbBuilder {
             None => None,
             Some(_) => {
                 let reader_cfg = cfg.clone();
-                match start(&cfg, "offthread-sqlite-reader", cfg.readers, move || {
+                let n = cfg.readers..=cfg.max_readers;
+                match start(&cfg, "offthread-sqlite-reader", n, move || {
                     open_reader(&reader_cfg)
                 }) {
                     Ok(pool) => Some(pool),
@@ -133,6 +163,8 @@ impl fmt::Debug for DbBuilder {
         f.debug_struct("DbBuilder")
             .field("path", &self.path)
             .field("readers", &self.readers)
+            .field("max_readers", &self.max_readers)
+            .field("reader_keep_alive", &self.reader_keep_alive)
             .field("busy_timeout", &self.busy_timeout)
             .field("statement_cache", &self.statement_cache)
             .field("queue_capacity", &self.queue_capacity)
@@ -140,25 +172,29 @@ impl fmt::Debug for DbBuilder {
     }
 }
 
-/// Starts `n` threads that each open a connection with `open`, and checks every one opened.
+/// Starts `n.start()` threads that each open a connection with `open` (more, up to `n.end()`,
+/// when reads stall behind long ones), and checks every first one opened.
 fn start(
     cfg: &DbBuilder,
     name: &str,
-    n: usize,
+    n: std::ops::RangeInclusive<usize>,
     open: impl Fn() -> Conn + Send + Sync + 'static,
 ) -> Result<StatePool<Conn>, Error> {
     let writer = name.ends_with("writer");
     let mut builder = Pool::builder();
     if writer {
         // The writer: a nested wait must never open a second read-write connection.
-        builder = builder.no_lending();
+        builder = builder.no_lending().keep_alive(Duration::MAX);
+    } else {
+        builder = builder
+            .grow_when_stalled()
+            .keep_alive(cfg.reader_keep_alive);
     }
     let pool = builder
-        .min_workers(n)
-        .max_workers(n)
+        .min_workers(*n.start())
+        .max_workers(*n.end())
         .queue_capacity(cfg.queue_capacity)
         .thread_name(name)
-        .keep_alive(Duration::MAX)
         .build_with_state(open)
         .map_err(|e| Error::Open(e.to_string()))?;
     let failures: Vec<String> = pool

@@ -111,6 +111,17 @@ pub struct Db {
     inner: Arc<Inner>,
 }
 
+/// A snapshot of a [`Db`]'s threads, from [`Db::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DbStats {
+    /// The writer's thread: its calls (writes, transactions, session steps, and every call of
+    /// an in-memory database).
+    pub writer: crate::Stats,
+    /// The reader threads (`workers` is how many run now), or `None` in memory.
+    pub readers: Option<crate::Stats>,
+}
+
 struct Inner {
     writer: StatePool<Conn>,
     /// `None` for an in-memory database: reads run on the writer.
@@ -343,6 +354,32 @@ impl Db {
     /// The database file's path (`None` in memory).
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
+    }
+
+    /// What the writer and the readers are doing: each one's [`Stats`](crate::Stats) (calls
+    /// queued and running, outcomes, threads, queue wait and run time percentiles). Never
+    /// blocks on a call.
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("offthread-doc-stats-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let db = offthread::sqlite::Db::open(dir.join("app.db"))?;
+    /// db.execute("CREATE TABLE t (x)", ()).wait()?;
+    /// let n: i64 = db.query_row("SELECT count(*) FROM t", ()).wait()?;
+    /// assert_eq!(n, 0);
+    /// let s = db.stats();
+    /// let readers = s.readers.unwrap();
+    /// assert!(s.writer.completed >= 1 && readers.completed >= 1 && readers.workers >= 1);
+    /// db.close();
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> DbStats {
+        DbStats {
+            writer: self.inner.writer.stats(),
+            readers: self.inner.readers.as_ref().map(StatePool::stats),
+        }
     }
 
     /// Closes the database: stops intake, runs the calls already queued, then closes the
