@@ -190,12 +190,7 @@ fn mixed_call(
 /// latencies (ns), and the offthread readers running at the end.
 fn mixed(system: &str, path: &Path) -> (f64, Vec<f64>, usize) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = (system == "offthread").then(|| {
-        Db::builder(path)
-            .readers(std::env::var("R").map_or(2, |v| v.parse().unwrap()))
-            .open()
-            .unwrap()
-    });
+    let db = (system == "offthread").then(|| Db::open(path).unwrap());
     let tokio_conn = (system == "tokio-rusqlite")
         .then(|| rt.block_on(tokio_rusqlite::Connection::open(path)).unwrap());
     let pool = (system == "10 connections").then(|| ConnPool::open(path, 10));
@@ -226,17 +221,7 @@ fn mixed(system: &str, path: &Path) -> (f64, Vec<f64>, usize) {
                 })
             })
             .collect();
-        if std::env::var("TRACE_READERS").is_ok() {
-            for _ in 0..20 {
-                std::thread::sleep(MIXED_TIME / 20);
-                if let Some(d) = db.as_ref() {
-                    eprint!("{} ", d.stats().readers.unwrap().workers);
-                }
-            }
-            eprintln!();
-        } else {
-            std::thread::sleep(MIXED_TIME);
-        }
+        std::thread::sleep(MIXED_TIME);
         stop.store(true, Ordering::Relaxed);
         callers.into_iter().map(|c| c.join().unwrap()).collect()
     });
