@@ -4,9 +4,17 @@
 //!
 //! **Why this shape.** SQLite allows one writer at a time, while readers in WAL mode never block
 //! it nor each other. So `Db` keeps exactly one read-write connection on one writer thread:
-//! writes queue in order and never meet `database is locked` from each other. Reads go to `R`
-//! reader threads (default `min(cpus, 4)`), each with a read-only connection, all pulling from
-//! **one shared bounded queue** — a slow query holds one reader, never the calls behind it.
+//! writes queue in order and never meet `database is locked` from each other. Reads go to
+//! reader threads, each with a read-only connection, all pulling from **one shared bounded
+//! queue** — a slow query holds one reader, never the calls behind it.
+//!
+//! **Readers follow the load.** `min(cpus, 4)` readers open up front
+//! ([`DbBuilder::readers`]). When reads wait behind long ones — reads that have run 10 ms and
+//! keep their thread computing — the `Db` opens more, up to twice the long reads plus the CPU
+//! count, never past [`DbBuilder::max_readers`] (default 16): the short reads get at least as
+//! many threads, and so as much CPU, as the long ones. Reads that merely wait for a busy CPU,
+//! or for each other's locks, open none. Readers opened this way close after
+//! [`DbBuilder::reader_keep_alive`] idle (default 10 s); [`Db::stats`] shows how many run.
 //!
 //! **Opening.** The writer opens first and sets the database up: `busy_timeout`, then
 //! `journal_mode=WAL` (checked), `synchronous=NORMAL`, `foreign_keys=ON`, then your `init`
