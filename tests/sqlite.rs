@@ -790,3 +790,140 @@ fn max_readers_above_256_fails_open_and_below_readers_keeps_a_fixed_set() {
     assert_eq!(db.stats().readers.unwrap().workers, 3);
     assert_eq!(db.stats().writer.workers, 1);
 }
+
+#[test]
+fn setup_runs_first_on_every_connection_readers_opened_later_included() {
+    watchdog("setup on every connection", || {
+        let dir = TempDir::new("sqlite-setup");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let db = Db::builder(dir.join("s.db"))
+            .readers(1)
+            .max_readers(3)
+            .setup(move |c| {
+                // Before the built-in set-up: a new file is not in WAL mode yet.
+                let mode: String = c.query_row("PRAGMA journal_mode", (), |r| r.get(0))?;
+                log.lock().unwrap().push(mode);
+                c.pragma_update(None, "cache_size", -4000)
+            })
+            .open()
+            .unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["delete", "wal"],
+            "the writer, then the reader"
+        );
+        // Hold the only reader with an endless read: the read behind it gets a new reader,
+        // set up like the others.
+        let (tx, rx) = mpsc::channel();
+        let long = db.read(move |c| {
+            tx.send(()).unwrap();
+            c.query_row(FOREVER, (), |r| r.get::<_, i64>(0))
+        });
+        rx.recv().unwrap();
+        let pages: i64 = db.query_row("PRAGMA cache_size", ()).wait().unwrap();
+        assert_eq!(pages, -4000);
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            1 + db.stats().readers.unwrap().workers
+        );
+        assert!(seen.lock().unwrap().len() >= 3);
+        long.cancel();
+        assert!(matches!(long.wait(), Err(Error::Interrupted)));
+    });
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error type of the caller's own.
+#[derive(Debug)]
+struct SchemaTooNew(i64);
+
+impl std::fmt::Display for SchemaTooNew {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "schema version {} is newer than this program", self.0)
+    }
+}
+
+impl std::error::Error for SchemaTooNew {}
+
+#[test]
+fn setup_and_init_fail_open_with_the_callers_own_error() {
+    let dir = TempDir::new("sqlite-hook-errors");
+    // `?` takes rusqlite's errors and the caller's own alike into the boxed error.
+    let check = |c: &mut offthread::sqlite::rusqlite::Connection| -> Result<(), BoxError> {
+        let v: i64 = c.query_row("PRAGMA user_version", (), |r| r.get(0))?;
+        if v > 0 {
+            Err(SchemaTooNew(v))?;
+        }
+        Ok(())
+    };
+    let path = dir.join("h.db");
+    Db::builder(&path)
+        .init(|c| c.pragma_update(None, "user_version", 7))
+        .open()
+        .unwrap()
+        .close();
+    for err in [
+        Db::builder(&path).setup(check).open().unwrap_err(),
+        Db::builder(&path).init(check).open().unwrap_err(),
+        Db::builder(&path)
+            .init(
+                |c| match c.query_row("PRAGMA user_version", (), |r| r.get(0))? {
+                    7 => Err(SchemaTooNew(7).into()),
+                    _ => Ok::<(), BoxError>(()),
+                },
+            )
+            .open()
+            .unwrap_err(),
+    ] {
+        assert!(
+            matches!(&err, Error::Open(msg) if msg.contains("schema version 7 is newer")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn migrations_run_from_init_with_the_migration_crates_own_error() {
+    use rusqlite_migration::{M, Migrations};
+    let dir = TempDir::new("sqlite-migrations");
+    let path = dir.join("m.db");
+    let migrations = || {
+        Migrations::new(vec![
+            M::up("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"),
+            M::up("ALTER TABLE notes ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0"),
+        ])
+    };
+    let first = migrations();
+    let db = Db::builder(&path)
+        .init(move |c| first.to_latest(c))
+        .open()
+        .unwrap();
+    db.execute("INSERT INTO notes (body) VALUES ('a')", ())
+        .wait()
+        .unwrap();
+    let pinned: i64 = db.query_row("SELECT pinned FROM notes", ()).wait().unwrap();
+    assert_eq!(pinned, 0);
+    db.close();
+    // Opening again finds the schema current; a broken migration fails open with its error.
+    let again = migrations();
+    let db = Db::builder(&path)
+        .init(move |c| again.to_latest(c))
+        .open()
+        .unwrap();
+    db.close();
+    let broken = Migrations::new(vec![M::up("CREATE TABLE notes (x)")]);
+    let err = Db::builder(dir.join("broken.db"))
+        .init(move |c| {
+            c.execute_batch("CREATE TABLE notes (y)")?;
+            broken.to_latest(c)?;
+            Ok::<(), BoxError>(())
+        })
+        .open()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Open(msg) if msg.contains("running init")),
+        "{err}"
+    );
+}

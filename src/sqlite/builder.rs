@@ -11,8 +11,19 @@ use rusqlite::{Connection, OpenFlags};
 use super::{Conn, Db, Error, Inner, Link, Live, PROGRESS_STEPS, file, managed};
 use crate::pool::{Pool, StatePool};
 
-/// Runs on a connection before it serves (the writer's, after the built-in set-up).
-type Init = Arc<dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync>;
+/// What a set-up hook may fail with: any error (rusqlite's, or the caller's own), boxed.
+type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A set-up hook: `setup` on every connection, `init` on the writer's.
+type Hook = Arc<dyn Fn(&mut Connection) -> Result<(), HookError> + Send + Sync>;
+
+fn hook<F, E>(f: F) -> Hook
+where
+    F: Fn(&mut Connection) -> Result<(), E> + Send + Sync + 'static,
+    E: Into<HookError>,
+{
+    Arc::new(move |c| f(c).map_err(Into::into))
+}
 
 /// Default busy timeout: how long a connection waits for a lock held by another process.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,7 +48,10 @@ pub struct DbBuilder {
     busy_timeout: Duration,
     statement_cache: usize,
     queue_capacity: usize,
-    init: Option<Init>,
+    flags: OpenFlags,
+    vfs: Option<String>,
+    setup: Option<Hook>,
+    init: Option<Hook>,
 }
 
 impl DbBuilder {
@@ -50,6 +64,9 @@ impl DbBuilder {
             busy_timeout: BUSY_TIMEOUT,
             statement_cache: STATEMENT_CACHE,
             queue_capacity: QUEUE_CAPACITY,
+            flags: OpenFlags::default(),
+            vfs: None,
+            setup: None,
             init: None,
         }
     }
@@ -100,13 +117,60 @@ impl DbBuilder {
         self
     }
 
+    /// Runs `setup` first on every connection — the writer's and each reader's, readers
+    /// opened later included — before the built-in set-up: for what every connection needs
+    /// and what must come first, such as an encryption key (`PRAGMA key`), user functions,
+    /// collations, extensions, or pragmas like `cache_size`. Readers are read-only, so keep
+    /// writes for [`init`](Self::init). It may fail with any error type (rusqlite's or the
+    /// caller's own): on the first connections that fails [`open`](Self::open) with the error's
+    /// message; on a reader opened later, that reader's calls resolve [`Error::Open`].
+    ///
+    /// # Examples
+    /// ```
+    /// use offthread::sqlite::Db;
+    /// let dir = std::env::temp_dir().join(format!("offthread-doc-setup-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let db = Db::builder(dir.join("app.db"))
+    ///     .setup(|c| c.pragma_update(None, "cache_size", -16_000))
+    ///     .open()?;
+    /// let pages: i64 = db.query_row("PRAGMA cache_size", ()).wait()?; // asked of a reader
+    /// assert_eq!(pages, -16_000);
+    /// db.close();
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn setup<F, E>(mut self, setup: F) -> Self
+    where
+        F: Fn(&mut Connection) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<HookError>,
+    {
+        self.setup = Some(hook(setup));
+        self
+    }
+
     /// Runs `init` on the writer's connection after the built-in set-up (WAL, pragmas), before
-    /// the readers open: create tables, set more pragmas. An error fails [`open`](Self::open).
-    pub fn init(
-        mut self,
-        init: impl Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
-    ) -> Self {
-        self.init = Some(Arc::new(init));
+    /// the readers open: create tables, run migrations, set more pragmas. It may fail with any
+    /// error type (rusqlite's or the caller's own, such as a migration crate's); an error
+    /// fails [`open`](Self::open) with its message.
+    pub fn init<F, E>(mut self, init: F) -> Self
+    where
+        F: Fn(&mut Connection) -> Result<(), E> + Send + Sync + 'static,
+        E: Into<HookError>,
+    {
+        self.init = Some(hook(init));
+        self
+    }
+
+    /// The flags the writer opens its connection with (readers take the same flags, made
+    /// read-only). Default rusqlite's: read-write, create, URI names, no mutex.
+    pub fn open_flags(mut self, flags: OpenFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Opens every connection through the SQLite VFS of this name (registered beforehand).
+    pub fn vfs(mut self, name: impl Into<String>) -> Self {
+        self.vfs = Some(name.into());
         self
     }
 
@@ -168,6 +232,8 @@ impl fmt::Debug for DbBuilder {
             .field("busy_timeout", &self.busy_timeout)
             .field("statement_cache", &self.statement_cache)
             .field("queue_capacity", &self.queue_capacity)
+            .field("flags", &self.flags)
+            .field("vfs", &self.vfs)
             .finish_non_exhaustive()
     }
 }
@@ -209,15 +275,37 @@ fn start(
     Ok(pool)
 }
 
-/// The writer's connection: open, then busy timeout, WAL (checked), pragmas, cache, `init`.
+/// Opens a connection with `flags` and the configured VFS (`path` `None`: in memory).
+fn connect(
+    cfg: &DbBuilder,
+    path: Option<&std::path::Path>,
+    flags: OpenFlags,
+) -> rusqlite::Result<Connection> {
+    let path = path.map_or(std::path::Path::new(":memory:"), |p| p);
+    match &cfg.vfs {
+        Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs.as_str()),
+        None => Connection::open_with_flags(path, flags),
+    }
+}
+
+/// Runs the caller's `setup` hook, if any, on a fresh connection.
+fn run_setup(cfg: &DbBuilder, conn: &mut Connection, who: &str) -> Result<(), String> {
+    match &cfg.setup {
+        Some(setup) => setup(conn).map_err(|e| format!("{who}running setup: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// The writer's connection: open, `setup`, then busy timeout, WAL (checked), pragmas, cache,
+/// `init`.
 fn open_writer(cfg: &DbBuilder) -> Conn {
     let step = |what: &str, e: rusqlite::Error| format!("{what}: {e}");
-    let conn = match &cfg.path {
-        Some(path) => {
-            Connection::open(path).map_err(|e| step(&format!("opening {}", path.display()), e))?
-        }
-        None => Connection::open_in_memory().map_err(|e| step("opening in memory", e))?,
+    let mut conn = match &cfg.path {
+        Some(path) => connect(cfg, Some(path), cfg.flags)
+            .map_err(|e| step(&format!("opening {}", path.display()), e))?,
+        None => connect(cfg, None, cfg.flags).map_err(|e| step("opening in memory", e))?,
     };
+    run_setup(cfg, &mut conn, "")?;
     conn.busy_timeout(cfg.busy_timeout)
         .map_err(|e| step("setting busy_timeout", e))?;
     if cfg.path.is_some() {
@@ -233,7 +321,7 @@ fn open_writer(cfg: &DbBuilder) -> Conn {
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
     managed::install(&conn, PROGRESS_STEPS).map_err(|e| step("installing hooks", e))?;
     if let Some(init) = &cfg.init {
-        init(&conn).map_err(|e| step("running init", e))?;
+        init(&mut conn).map_err(|e| format!("running init: {e}"))?;
     }
     // The file's identity comes from the path we were given (SQLite reports no path for a
     // name that is not UTF-8), now that the file exists.
@@ -249,10 +337,10 @@ fn open_reader(cfg: &DbBuilder) -> Conn {
     let Some(path) = &cfg.path else {
         return Err("readers need a database file".to_owned());
     };
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| step("opening", e))?;
+    let flags = (cfg.flags - OpenFlags::SQLITE_OPEN_READ_WRITE - OpenFlags::SQLITE_OPEN_CREATE)
+        | OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let mut conn = connect(cfg, Some(path), flags).map_err(|e| step("opening", e))?;
+    run_setup(cfg, &mut conn, "reader ")?;
     conn.busy_timeout(cfg.busy_timeout)
         .map_err(|e| step("setting busy_timeout", e))?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);

@@ -84,6 +84,11 @@ use crate::engine::{Refusal, Wait};
 use crate::job::Stateful;
 use crate::pool::StatePool;
 
+/// The rusqlite crate this module is built on, so an application names `Connection`, `Row`,
+/// `params!` and the rest without a dependency of its own (one that could differ in version).
+/// Its optional features are offthread's `sqlite-*` features.
+pub use rusqlite;
+
 pub use builder::DbBuilder;
 pub use call::{Call, CallFuture};
 pub use error::Error;
