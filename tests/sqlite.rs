@@ -927,3 +927,41 @@ fn migrations_run_from_init_with_the_migration_crates_own_error() {
         "{err}"
     );
 }
+
+#[test]
+fn query_all_and_query_opt_read_rows_without_a_closure() {
+    let dir = TempDir::new("sqlite-rows");
+    let db = kv(&dir);
+    assert_eq!(
+        db.query_all::<(String, i64), _>("SELECT k, v FROM kv", ())
+            .wait()
+            .unwrap(),
+        []
+    );
+    db.write(|c| c.execute_batch("INSERT INTO kv VALUES ('a', 1), ('b', NULL), ('c', 3)"))
+        .wait()
+        .unwrap();
+    let all: Vec<(String, Option<i64>)> = db
+        .query_all("SELECT k, v FROM kv ORDER BY k", ())
+        .wait()
+        .unwrap();
+    let want = [("a", Some(1)), ("b", None), ("c", Some(3))].map(|(k, v)| (k.to_owned(), v));
+    assert_eq!(all, want);
+    let one: Option<i64> = db
+        .query_opt("SELECT v FROM kv WHERE k = ?1", ("c",))
+        .wait()
+        .unwrap();
+    let none: Option<i64> = db
+        .query_opt("SELECT v FROM kv WHERE k = ?1", ("z",))
+        .wait()
+        .unwrap();
+    assert_eq!((one, none), (Some(3), None));
+    // A NULL read as a plain number, or a text as a number, is rusqlite's type error.
+    for bad in [
+        db.query_all::<i64, _>("SELECT v FROM kv ORDER BY k", ())
+            .wait(),
+        db.query_all::<i64, _>("SELECT k FROM kv", ()).wait(),
+    ] {
+        assert!(matches!(bad, Err(Error::Sqlite(_))), "{bad:?}");
+    }
+}

@@ -65,6 +65,7 @@ mod builder;
 mod call;
 mod error;
 mod file;
+mod from_row;
 mod live;
 mod managed;
 mod rows;
@@ -92,6 +93,7 @@ pub use rusqlite;
 pub use builder::DbBuilder;
 pub use call::{Call, CallFuture};
 pub use error::Error;
+pub use from_row::FromRow;
 pub use rows::Rows;
 pub use session::Session;
 
@@ -317,6 +319,58 @@ impl Db {
     {
         let sql = sql.into();
         self.read(move |c| c.prepare_cached(&sql)?.query_row(params, |r| r.get(0)))
+    }
+
+    /// Runs a query on a reader and returns every row, each read as a `T` (a column's value
+    /// or a tuple of columns, see [`FromRow`]), through the statement cache, with owned
+    /// parameters. For results too large to hold at once, see
+    /// [`query_stream`](Self::query_stream).
+    ///
+    /// # Examples
+    /// ```
+    /// let db = offthread::sqlite::Db::open_in_memory()?;
+    /// db.write(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);")).wait()?;
+    /// let odd: Vec<i64> = db.query_all("SELECT x FROM t WHERE x % 2 = ?1 ORDER BY x", (1,)).wait()?;
+    /// assert_eq!(odd, [1, 3]);
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn query_all<T, P>(&self, sql: impl Into<String>, params: P) -> Call<Vec<T>>
+    where
+        T: FromRow,
+        P: Params + Send + 'static,
+    {
+        let sql = sql.into();
+        self.read(move |c| {
+            c.prepare_cached(&sql)?
+                .query_map(params, |r| T::from_row(r))?
+                .collect()
+        })
+    }
+
+    /// Runs a query on a reader and returns its first row read as a `T` (see [`FromRow`]), or
+    /// `None` if it returns no row, through the statement cache, with owned parameters.
+    ///
+    /// # Examples
+    /// ```
+    /// let db = offthread::sqlite::Db::open_in_memory()?;
+    /// db.write(|c| c.execute_batch("CREATE TABLE users (id, name); INSERT INTO users VALUES (1, 'ada');")).wait()?;
+    /// let sql = "SELECT id, name FROM users WHERE id = ?1";
+    /// let ada: Option<(i64, String)> = db.query_opt(sql, (1,)).wait()?;
+    /// let nobody: Option<(i64, String)> = db.query_opt(sql, (2,)).wait()?;
+    /// assert_eq!((ada, nobody), (Some((1, "ada".to_owned())), None));
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn query_opt<T, P>(&self, sql: impl Into<String>, params: P) -> Call<Option<T>>
+    where
+        T: FromRow,
+        P: Params + Send + 'static,
+    {
+        let sql = sql.into();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params)?;
+            rows.next()?.map(T::from_row).transpose()
+        })
     }
 
     /// Streams the rows of a query from a reader, in batches of `batch_size` rows (at least 1),
