@@ -965,3 +965,105 @@ fn query_all_and_query_opt_read_rows_without_a_closure() {
         assert!(matches!(bad, Err(Error::Sqlite(_))), "{bad:?}");
     }
 }
+
+/// A database whose one reader is held by a read blocked on `gate`, with its queue (of one)
+/// full behind it.
+fn full_reader_queue(dir: &TempDir, gate: &Gate) -> (Db, Vec<offthread::sqlite::Call<i64>>) {
+    let db = Db::builder(dir.join("full.db"))
+        .readers(1)
+        .max_readers(1)
+        .queue_capacity(1)
+        .open()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let g = gate.clone();
+    let held = db.read(move |_| {
+        tx.send(()).unwrap();
+        g.wait();
+        Ok(1)
+    });
+    rx.recv().unwrap();
+    let queued = db.query_row::<i64, _>("SELECT 2", ());
+    (db, vec![held, queued])
+}
+
+#[test]
+fn a_call_on_a_full_queue_returns_at_once_and_waits_for_room_when_waited_on() {
+    watchdog("a call on a full queue", || {
+        let dir = TempDir::new("sqlite-full-wait");
+        let gate = Gate::new();
+        let (db, mut calls) = full_reader_queue(&dir, &gate);
+        // The queue is full: the call comes back at once (the gate is still shut, so a call
+        // that waited for room here would hang).
+        let third = db.query_row::<i64, _>("SELECT 3", ());
+        let third = third.try_wait().unwrap_err(); // not queued yet: no room
+        assert!(!third.is_finished());
+        assert!(matches!(
+            db.try_read(|_| Ok(0)).wait(),
+            Err(Error::QueueFull)
+        ));
+        gate.open();
+        calls.push(third);
+        let got: Vec<i64> = calls.into_iter().map(|c| c.wait().unwrap()).collect();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
+#[test]
+fn awaiting_a_call_on_a_full_queue_waits_for_room_without_blocking_the_executor() {
+    watchdog("an awaited call on a full queue", || {
+        let dir = TempDir::new("sqlite-full-await");
+        let gate = Gate::new();
+        let (db, calls) = full_reader_queue(&dir, &gate);
+        let third = db.query_row::<i64, _>("SELECT 3", ());
+        // One thread runs both: the await must leave it free for the task that opens the gate.
+        let (got, ()) = futures::executor::block_on(async {
+            futures::future::join(third.into_future(), async { gate.open() }).await
+        });
+        assert_eq!(got.unwrap(), 3);
+        let rest: Vec<i64> = calls.into_iter().map(|c| c.wait().unwrap()).collect();
+        assert_eq!(rest, [1, 2]);
+    });
+}
+
+#[test]
+fn a_call_waiting_for_room_can_be_cancelled_and_a_dropped_write_still_runs() {
+    watchdog("calls waiting for room", || {
+        let dir = TempDir::new("sqlite-full-drop");
+        let gate = Gate::new();
+        let (db, calls) = full_reader_queue(&dir, &gate);
+        let cancelled = db.query_row::<i64, _>("SELECT 3", ());
+        assert_eq!(cancelled.cancel(), offthread::CancelOutcome::Dequeued);
+        assert!(cancelled.is_finished());
+        assert!(matches!(cancelled.wait(), Err(Error::Cancelled)));
+        gate.open();
+        let got: Vec<i64> = calls.into_iter().map(|c| c.wait().unwrap()).collect();
+        assert_eq!(got, [1, 2]);
+
+        // The writer held the same way: a write made then dropped runs once there is room.
+        db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+        let gate = Gate::new();
+        let (tx, rx) = mpsc::channel();
+        let g = gate.clone();
+        let held = db.write(move |_| {
+            tx.send(()).unwrap();
+            g.wait();
+            Ok(())
+        });
+        rx.recv().unwrap();
+        let queued = db.execute("INSERT INTO t VALUES (1)", ());
+        let dropped = db.execute("INSERT INTO t VALUES (2)", ());
+        // Dropping it waits for room (the one drop that can wait): drop it on its own thread.
+        let dropper = std::thread::spawn(move || drop(dropped));
+        gate.open();
+        dropper.join().unwrap();
+        held.wait().unwrap();
+        queued.wait().unwrap();
+        // On the writer, so after the writes queued before it (the dropped one included).
+        let sum: i64 = db
+            .write(|c| c.query_row("SELECT sum(x) FROM t", (), |r| r.get(0)))
+            .wait()
+            .unwrap();
+        assert_eq!(sum, 3);
+    });
+}

@@ -61,36 +61,38 @@ fn a_query_stream_read_inside_a_read_completes_or_is_refused() {
     assert_eq!(got.unwrap(), 1000);
 }
 
-/// Writes fired from inside a write past the writer's queue capacity are refused at once.
+/// Writes made inside a write past the writer's queue capacity never block the writer: they
+/// wait for room. Waited on inside the writer (only the writer could make room) they are
+/// refused at once; waited on outside, they run.
 #[test]
-fn writes_from_inside_a_write_into_a_full_queue_are_refused() {
+fn writes_from_inside_a_write_into_a_full_queue_wait_for_room_or_are_refused() {
     let dir = TempDir::new("sqlite-write-full-queue");
-    let got = watchdog("writes into the writer's own full queue", move || {
+    let (inside, outside) = watchdog("writes into the writer's own full queue", move || {
         let db = Db::builder(dir.join("t.db"))
             .queue_capacity(2)
             .open()
             .unwrap();
         db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
         let d = db.clone();
-        let inner = db
+        let (inside, later) = db
             .write(move |_| {
-                let calls: Vec<_> = (0..4)
+                let mut calls: Vec<_> = (0..5)
                     .map(|i| d.execute("INSERT INTO t VALUES (?1)", (i,)))
                     .collect();
-                Ok(calls)
+                // The fifth found the queue full: waiting on it here would wait on the writer.
+                let inside = calls.pop().unwrap().wait();
+                Ok((inside, calls))
             })
             .wait()
             .unwrap();
-        inner.into_iter().map(|c| c.wait()).collect::<Vec<_>>()
+        let outside: Vec<_> = later.into_iter().map(|c| c.wait()).collect();
+        let n: i64 = db.query_row("SELECT count(*) FROM t", ()).wait().unwrap();
+        (inside, (outside, n))
     });
-    // Two fit the queue and run after the outer write; the others are refused.
-    assert!(got[..2].iter().all(|r| matches!(r, Ok(1))), "{got:?}");
-    assert!(
-        got[2..]
-            .iter()
-            .all(|r| matches!(r, Err(Error::WouldDeadlock))),
-        "{got:?}"
-    );
+    assert!(matches!(inside, Err(Error::WouldDeadlock)), "{inside:?}");
+    let (outside, n) = outside;
+    assert!(outside.iter().all(|r| matches!(r, Ok(1))), "{outside:?}");
+    assert_eq!(n, 4);
 }
 
 /// Waiting on a session call from inside a write is refused at once (the session needs the

@@ -7,9 +7,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::Error;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{BoxedJob, Conn, Error, call_opts, refusal};
+use crate::delivery::ToHandle;
+use crate::engine::{Refusal, Wait};
 use crate::handle::{Handle, JobFuture};
-use crate::job::CancelOutcome;
+use crate::job::{CancelOutcome, Stateful};
+use crate::pool::StatePool;
+use crate::submit::SubmitAsync;
 
 /// The result a database job hands back: the closure's value or error.
 pub(crate) type Reply<T> = Result<T, Error>;
@@ -19,8 +25,15 @@ pub(crate) type Reply<T> = Result<T, Error>;
 /// Its outcome is `Result<T, sqlite::Error>` whatever went wrong — SQL, busy, a panic in the
 /// closure, cancellation, a closed database — so one `?` yields the value.
 ///
+/// Making a call never blocks: when the queue is full, the `Call` holds the call until it is
+/// waited on (then it waits for room, blocking) or awaited (then it waits for room without
+/// blocking the executor).
+///
 /// Dropping a `Call` detaches it: the call still runs (a write is never undone by dropping its
-/// handle).
+/// handle). A read that was still waiting for room is dropped with it, as a queued read would
+/// be cancelled; a write still waiting for room is queued by the drop, which waits for room
+/// (the one drop that can wait). A `.await` of a write still waiting for room, given up before
+/// the room came (its task cancelled), drops that write: it never runs.
 #[must_use = "dropping a call detaches it; `wait` or `.await` it for its result"]
 pub struct Call<T> {
     inner: Inner<T>,
@@ -28,18 +41,105 @@ pub struct Call<T> {
 
 enum Inner<T> {
     Queued(Handle<Reply<T>>),
+    /// Made while the queue was full: queued when waited on or awaited.
+    Pending(Pending<T>),
     /// Refused before it was queued (closed, queue full).
     Refused(Option<Error>),
+}
+
+/// The future that queues a call made while its queue was full.
+type Queueing<T> = SubmitAsync<Conn, Stateful<BoxedJob<T>>, Reply<T>, ToHandle>;
+
+/// A call made while its queue was full.
+struct Pending<T> {
+    pool: StatePool<Conn>,
+    /// Taken when it is queued (or dropped unqueued).
+    job: Option<BoxedJob<T>>,
+    read: bool,
+    cancelled: AtomicBool,
+    /// Queues a write whose `Call` was dropped before it was queued (made where `T`'s
+    /// bounds are known: a `Drop` impl cannot ask for them).
+    detach: fn(&StatePool<Conn>, BoxedJob<T>),
+}
+
+/// Queues a detached write, waiting for room; its handle goes, so it runs detached.
+fn queue_detached<T: Send + 'static>(pool: &StatePool<Conn>, job: BoxedJob<T>) {
+    let core = pool.core();
+    let _ = core.submit_job(Stateful(job), call_opts(false), ToHandle, Wait::Until(None));
+}
+
+impl<T: Send + 'static> Pending<T> {
+    /// Queues the job, waiting for room as `wait` allows; gives itself back if it may try
+    /// again (no room in time).
+    fn queue(mut self, wait: Wait) -> Result<Handle<Reply<T>>, (Option<Self>, Error)> {
+        // ORDERING: set and read by the caller's own thread(s) through `&self`; a cancel
+        // that races the queueing is the cancel of a queued call.
+        if self.cancelled.load(Ordering::Acquire) {
+            self.job = None;
+            return Err((None, Error::Cancelled));
+        }
+        let Some(job) = self.job.take() else {
+            return Err((None, Error::Closed));
+        };
+        let core = self.pool.core();
+        match core.submit_job(Stateful(job), call_opts(self.read), ToHandle, wait) {
+            Ok(handle) => Ok(handle),
+            Err((Stateful(job), why @ (Refusal::Full | Refusal::Timeout))) => {
+                self.job = Some(job);
+                Err((Some(self), refusal(why)))
+            }
+            Err((_, why)) => Err((None, refusal(why))),
+        }
+    }
+
+    /// The `.await` form of `queue`: waits for room without blocking.
+    fn queue_async(mut self) -> Option<Queueing<T>> {
+        // ORDERING: as in `queue`.
+        if self.cancelled.load(Ordering::Acquire) {
+            return None;
+        }
+        let job = self.job.take()?;
+        Some(
+            self.pool
+                .core()
+                .submit_job_async(Stateful(job), call_opts(self.read), ToHandle),
+        )
+    }
+}
+
+impl<T> Drop for Pending<T> {
+    fn drop(&mut self) {
+        // ORDERING: as in `queue`.
+        if self.read || self.cancelled.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(job) = self.job.take() {
+            // A detached write still runs.
+            (self.detach)(&self.pool, job);
+        }
+    }
 }
 
 fn fold<T>(outcome: crate::Outcome<Reply<T>>) -> Reply<T> {
     outcome.unwrap_or_else(|e| Err(Error::from(e)))
 }
 
-impl<T> Call<T> {
+impl<T: Send + 'static> Call<T> {
     pub(crate) fn queued(handle: Handle<Reply<T>>) -> Self {
         Self {
             inner: Inner::Queued(handle),
+        }
+    }
+
+    pub(crate) fn pending(pool: StatePool<Conn>, job: BoxedJob<T>, read: bool) -> Self {
+        Self {
+            inner: Inner::Pending(Pending {
+                pool,
+                job: Some(job),
+                read,
+                cancelled: AtomicBool::new(false),
+                detach: queue_detached::<T>,
+            }),
         }
     }
 
@@ -56,6 +156,10 @@ impl<T> Call<T> {
     pub fn wait(self) -> Reply<T> {
         match self.inner {
             Inner::Queued(h) => fold(h.wait()),
+            Inner::Pending(p) => match p.queue(Wait::Until(None)) {
+                Ok(h) => fold(h.wait()),
+                Err((_, e)) => Err(e),
+            },
             Inner::Refused(mut e) => Err(e.take().unwrap_or(Error::Closed)),
         }
     }
@@ -78,6 +182,13 @@ impl<T> Call<T> {
     pub fn wait_deadline(self, deadline: Instant) -> Result<Reply<T>, Self> {
         match self.inner {
             Inner::Queued(h) => h.wait_deadline(deadline).map(fold).map_err(Self::queued),
+            Inner::Pending(p) => match p.queue(Wait::Until(Some(deadline))) {
+                Ok(h) => h.wait_deadline(deadline).map(fold).map_err(Self::queued),
+                Err((Some(p), _)) => Err(Self {
+                    inner: Inner::Pending(p),
+                }),
+                Err((None, e)) => Ok(Err(e)),
+            },
             refused @ Inner::Refused(_) => Ok(Self { inner: refused }.wait()),
         }
     }
@@ -89,6 +200,14 @@ impl<T> Call<T> {
     pub fn try_wait(self) -> Result<Reply<T>, Self> {
         match self.inner {
             Inner::Queued(h) => h.try_wait().map(fold).map_err(Self::queued),
+            // Queued now if there is room: it can only have finished later.
+            Inner::Pending(p) => match p.queue(Wait::Never) {
+                Ok(h) => h.try_wait().map(fold).map_err(Self::queued),
+                Err((Some(p), _)) => Err(Self {
+                    inner: Inner::Pending(p),
+                }),
+                Err((None, e)) => Ok(Err(e)),
+            },
             refused @ Inner::Refused(_) => Ok(Self { inner: refused }.wait()),
         }
     }
@@ -97,6 +216,8 @@ impl<T> Call<T> {
     pub fn is_finished(&self) -> bool {
         match &self.inner {
             Inner::Queued(h) => h.is_finished(),
+            // ORDERING: as in `Pending::queue`.
+            Inner::Pending(p) => p.cancelled.load(Ordering::Acquire),
             Inner::Refused(_) => true,
         }
     }
@@ -116,6 +237,11 @@ impl<T> Call<T> {
     pub fn cancel(&self) -> CancelOutcome {
         match &self.inner {
             Inner::Queued(h) => h.cancel(),
+            // ORDERING: as in `Pending::queue`.
+            Inner::Pending(p) => match p.cancelled.swap(true, Ordering::AcqRel) {
+                false => CancelOutcome::Dequeued,
+                true => CancelOutcome::Finished,
+            },
             Inner::Refused(_) => CancelOutcome::Finished,
         }
     }
@@ -123,14 +249,19 @@ impl<T> Call<T> {
 
 impl<T> fmt::Debug for Call<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.inner {
+            Inner::Queued(_) => "queued",
+            Inner::Pending(_) => "waiting for room",
+            Inner::Refused(_) => "refused",
+        };
         f.debug_struct("Call")
-            .field("finished", &self.is_finished())
+            .field("state", &state)
             .finish_non_exhaustive()
     }
 }
 
 /// `call.await` resolves to the call's result under any executor.
-impl<T> IntoFuture for Call<T> {
+impl<T: Send + 'static> IntoFuture for Call<T> {
     type Output = Reply<T>;
     type IntoFuture = CallFuture<T>;
 
@@ -138,6 +269,10 @@ impl<T> IntoFuture for Call<T> {
         CallFuture {
             inner: match self.inner {
                 Inner::Queued(h) => FutInner::Queued(h.into_future()),
+                Inner::Pending(p) => match p.queue_async() {
+                    Some(submit) => FutInner::Queueing(submit),
+                    None => FutInner::Refused(Some(Error::Cancelled)),
+                },
                 Inner::Refused(e) => FutInner::Refused(e),
             },
         }
@@ -146,27 +281,40 @@ impl<T> IntoFuture for Call<T> {
 
 /// The future of a [`Call`], made by `.await`.
 #[must_use = "futures do nothing unless polled"]
-pub struct CallFuture<T> {
+pub struct CallFuture<T: Send + 'static> {
     inner: FutInner<T>,
 }
 
-enum FutInner<T> {
+enum FutInner<T: Send + 'static> {
+    /// Waiting for room in a full queue.
+    Queueing(Queueing<T>),
     Queued(JobFuture<Reply<T>>),
     Refused(Option<Error>),
 }
 
-impl<T> Future for CallFuture<T> {
+impl<T: Send + 'static> Future for CallFuture<T> {
     type Output = Reply<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply<T>> {
-        match &mut self.inner {
-            FutInner::Queued(f) => Pin::new(f).poll(cx).map(fold),
-            FutInner::Refused(e) => Poll::Ready(Err(e.take().unwrap_or(Error::Closed))),
+        loop {
+            match &mut self.inner {
+                FutInner::Queueing(submit) => match Pin::new(submit).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(handle)) => {
+                        self.inner = FutInner::Queued(handle.into_future());
+                    }
+                    Poll::Ready(Err(_job)) => self.inner = FutInner::Refused(Some(Error::Closed)),
+                },
+                FutInner::Queued(f) => return Pin::new(f).poll(cx).map(fold),
+                FutInner::Refused(e) => {
+                    return Poll::Ready(Err(e.take().unwrap_or(Error::Closed)));
+                }
+            }
         }
     }
 }
 
-impl<T> fmt::Debug for CallFuture<T> {
+impl<T: Send + 'static> fmt::Debug for CallFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallFuture").finish_non_exhaustive()
     }

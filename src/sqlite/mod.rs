@@ -174,8 +174,10 @@ impl Db {
         self.inner.readers.as_ref().unwrap_or(&self.inner.writer)
     }
 
-    /// Runs `f` on a reader connection (opened read-only): for `SELECT`s. Waits for room if the
-    /// readers' queue is full; use [`try_read`](Self::try_read) never to wait.
+    /// Runs `f` on a reader connection (opened read-only): for `SELECT`s. Returns at once, even
+    /// when the readers' queue is full: the [`Call`] then waits for room when it is waited on
+    /// (blocking) or awaited (without blocking the executor); use [`try_read`](Self::try_read)
+    /// to be refused instead.
     ///
     /// Dropping the `Call` of a read that has not started cancels it (nobody wants its rows);
     /// [`Call::cancel`] also interrupts a read that is running.
@@ -215,8 +217,10 @@ impl Db {
     /// Runs `f` on the writer's connection: for anything that writes. Writes run one at a
     /// time, in submission order. Dropping the `Call` does not cancel a write.
     ///
-    /// Called from inside a write (on the writer's own thread) while the writer's queue is
-    /// full, it resolves [`Error::WouldDeadlock`] at once: only the writer could make room.
+    /// Returns at once, even when the writer's queue is full: the [`Call`] then waits for room
+    /// when it is waited on or awaited (see [`read`](Self::read)). A call made inside a write
+    /// (on the writer's own thread) while the writer's queue is full and waited on there
+    /// resolves [`Error::WouldDeadlock`] at once: only the writer could make room.
     ///
     /// # Examples
     /// ```
@@ -514,39 +518,53 @@ impl fmt::Debug for Db {
 /// How a call is queued.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// A read: waits for room; cancelled if its `Call` is dropped before it starts.
+    /// A read: waits for room (when its `Call` is waited on or awaited); cancelled if its `Call`
+    /// is dropped before it starts.
     Read,
     /// A read that never waits for room.
     TryRead,
-    /// A write: waits for room; runs even if its `Call` is dropped.
+    /// A write: waits for room (when its `Call` is waited on, awaited or dropped); runs even if
+    /// its `Call` is dropped.
     Write,
     /// A write that never waits for room.
     TryWrite,
 }
 
-/// Queues `f` on `pool` (through [`run`]); a refusal becomes a resolved `Call`.
+/// A call's job, boxed while it waits for room in a full queue.
+pub(crate) type BoxedJob<T> = Box<dyn FnOnce(&mut Conn) -> Reply<T> + Send>;
+
+/// How a call's job is queued: a read is cancelled if its `Call` goes before it starts.
+pub(crate) fn call_opts(read: bool) -> Opts<Conn> {
+    Opts {
+        cancel_on_drop: read,
+        ..Opts::default()
+    }
+}
+
+/// Queues `f` on `pool` (through [`run`]) without waiting: a refusal becomes a resolved
+/// `Call`, and a full queue a `Call` that waits for room when it is waited on or awaited
+/// (`try_` modes: [`Error::QueueFull`] at once).
 fn submit<T, F>(pool: &StatePool<Conn>, f: F, mode: Mode) -> Call<T>
 where
     F: FnOnce(&mut Connection) -> Reply<T> + Send + 'static,
     T: Send + 'static,
 {
-    let opts = Opts {
-        cancel_on_drop: matches!(mode, Mode::Read | Mode::TryRead),
-        ..Opts::default()
-    };
-    let wait = match mode {
-        Mode::TryRead | Mode::TryWrite => Wait::Never,
-        Mode::Read | Mode::Write => Wait::Until(None),
-    };
+    let read = matches!(mode, Mode::Read | Mode::TryRead);
     let job = Stateful(move |conn: &mut Conn| run(conn, f));
-    match pool.core().submit_job(job, opts, ToHandle, wait) {
+    match pool
+        .core()
+        .submit_job(job, call_opts(read), ToHandle, Wait::Never)
+    {
         Ok(handle) => Call::queued(handle),
+        Err((Stateful(job), Refusal::Full)) if matches!(mode, Mode::Read | Mode::Write) => {
+            Call::pending(pool.clone(), Box::new(job), read)
+        }
         Err((_, why)) => Call::refused(refusal(why)),
     }
 }
 
 /// The `Db` error for a refused submission.
-fn refusal(why: Refusal) -> Error {
+pub(crate) fn refusal(why: Refusal) -> Error {
     match why {
         Refusal::Full | Refusal::Timeout => Error::QueueFull,
         Refusal::ShutDown => Error::Closed,
