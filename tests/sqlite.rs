@@ -1067,3 +1067,67 @@ fn a_call_waiting_for_room_can_be_cancelled_and_a_dropped_write_still_runs() {
         assert_eq!(sum, 3);
     });
 }
+
+#[test]
+fn a_read_past_its_time_limit_is_interrupted_or_never_starts() {
+    watchdog("read time limits", || {
+        let dir = TempDir::new("sqlite-read-timeout");
+        let db = Db::builder(dir.join("t.db"))
+            .readers(1)
+            .max_readers(1)
+            .open()
+            .unwrap();
+        let limit = std::time::Duration::from_millis(20);
+        let (tx, rx) = mpsc::channel();
+        let running = db.read_timeout(limit, move |c| {
+            tx.send(()).unwrap();
+            c.query_row(FOREVER, (), |r| r.get::<_, i64>(0))
+        });
+        rx.recv().unwrap();
+        // Behind it on the only reader: its limit passes before it can start.
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r = ran.clone();
+        let late = db.read_timeout(std::time::Duration::ZERO, move |_| {
+            r.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+        assert!(matches!(running.wait(), Err(Error::Timeout)));
+        assert!(matches!(late.wait(), Err(Error::Timeout)));
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        // The reader is free, and a limit never reaches the calls after it.
+        let n: i64 = db
+            .read(|c| c.query_row("SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 200000) SELECT x FROM c)", (), |r| r.get(0)))
+            .wait()
+            .unwrap();
+        assert_eq!(n, 200_000);
+    });
+}
+
+#[test]
+fn close_async_closes_without_blocking_the_executor() {
+    watchdog("close_async", || {
+        let dir = TempDir::new("sqlite-close-async");
+        let db = Db::open(dir.join("c.db")).unwrap();
+        db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
+        let gate = Gate::new();
+        let (tx, rx) = mpsc::channel();
+        let g = gate.clone();
+        let busy = db.write(move |c| {
+            tx.send(()).unwrap();
+            g.wait();
+            c.execute("INSERT INTO t VALUES (1)", ())
+        });
+        rx.recv().unwrap();
+        // The close waits for the running write, which waits for the gate, which a task on
+        // the same thread opens: a close that blocked the thread would never end.
+        futures::executor::block_on(futures::future::join(db.close_async(), async {
+            gate.open()
+        }));
+        assert_eq!(busy.wait().unwrap(), 1);
+        assert!(matches!(
+            db.query_row::<i64, _>("SELECT 1", ()).wait(),
+            Err(Error::Closed)
+        ));
+        assert!(!dir.join("c.db-wal").exists());
+    });
+}

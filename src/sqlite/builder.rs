@@ -344,11 +344,9 @@ fn open_reader(cfg: &DbBuilder) -> Conn {
     conn.busy_timeout(cfg.busy_timeout)
         .map_err(|e| step("setting busy_timeout", e))?;
     conn.set_prepared_statement_cache_capacity(cfg.statement_cache);
-    // Cancelling a running read interrupts it: every `PROGRESS_STEPS` VM steps SQLite asks
-    // whether the job this reader is running was cancelled. The flag belongs to the job, so a
-    // cancel can never reach the next job on this connection — unlike `sqlite3_interrupt`,
-    // which is lost if it lands between two statements.
-    conn.progress_handler(PROGRESS_STEPS, Some(crate::is_cancelled))
+    // Cancelling a running read (or its time limit) interrupts it: every `PROGRESS_STEPS` VM
+    // steps SQLite asks.
+    conn.progress_handler(PROGRESS_STEPS, Some(managed::reader_should_stop))
         .map_err(|e| step("installing the cancel check", e))?;
     Ok(Link { conn, file: None })
 }

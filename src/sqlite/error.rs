@@ -29,7 +29,8 @@ pub enum Error {
     Closed,
     /// `try_` call: the queue was full.
     QueueFull,
-    /// A write session passed its time limit; its transaction was rolled back.
+    /// A write session passed its time limit (its transaction was rolled back), or a read
+    /// passed the limit given to [`Db::read_timeout`](super::Db::read_timeout).
     Timeout,
     /// A write session had already ended (committed, rolled back, or rolled back after a
     /// panic in one of its calls) when this call reached it.
@@ -104,7 +105,7 @@ impl fmt::Display for Error {
             Self::Cancelled => f.write_str("database call cancelled before it started"),
             Self::Closed => f.write_str("database is closed"),
             Self::QueueFull => f.write_str("database queue is full"),
-            Self::Timeout => f.write_str("write session timed out; it was rolled back"),
+            Self::Timeout => f.write_str("time limit passed (a session is rolled back)"),
             Self::WouldDeadlock => f.write_str(
                 "a call from inside the writer waited on the writer itself; refused at once",
             ),

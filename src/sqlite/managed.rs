@@ -10,7 +10,9 @@
 //!   managed transaction's call returns.
 //! - **Their time limit.** A session's deadline is checked by the writer's progress handler
 //!   every `PROGRESS_STEPS` virtual-machine steps, so a statement still running at the limit is
-//!   interrupted there and the session rolls back on time.
+//!   interrupted there and the session rolls back on time. A read's own limit
+//!   ([`Db::read_timeout`](super::Db::read_timeout)) is checked the same way, on a reader (or on
+//!   the writer, in memory).
 //!
 //! The state is the writer thread's own (thread-locals): the hooks run on the thread that runs
 //! the statement, and the writer runs one call at a time.
@@ -28,6 +30,8 @@ thread_local! {
     static REFUSED: Cell<bool> = const { Cell::new(false) };
     /// The running session's time limit, if any.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The running read's time limit, if any (`Db::read_timeout`).
+    static READ_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// Installs the writer's hooks. Call once, on the writer's connection.
@@ -39,7 +43,36 @@ pub(super) fn install(conn: &Connection, steps: std::ffi::c_int) -> rusqlite::Re
         }
         refuse // `true` turns the commit into a rollback
     }))?;
-    conn.progress_handler(steps, Some(past_deadline))
+    conn.progress_handler(steps, Some(|| past_deadline() || past_read_limit()))
+}
+
+/// A reader's progress handler: interrupts the running statement once its call was cancelled
+/// or its read's time limit passed. (The flag belongs to the job, so a cancel can never reach
+/// the next call on the connection — unlike `sqlite3_interrupt`, which is lost if it lands
+/// between two statements.)
+pub(super) fn reader_should_stop() -> bool {
+    crate::is_cancelled() || past_read_limit()
+}
+
+/// `true` once the running read's time limit has passed.
+pub(super) fn past_read_limit() -> bool {
+    READ_DEADLINE.get().is_some_and(|d| Instant::now() >= d)
+}
+
+/// The running read's time limit, until dropped.
+pub(super) struct ReadLimit(());
+
+impl ReadLimit {
+    pub(super) fn begin(deadline: Option<Instant>) -> Self {
+        READ_DEADLINE.set(deadline);
+        Self(())
+    }
+}
+
+impl Drop for ReadLimit {
+    fn drop(&mut self) {
+        READ_DEADLINE.set(None);
+    }
 }
 
 /// `true` once the running session's time limit has passed.

@@ -126,6 +126,36 @@ pub struct Db {
     inner: Arc<Inner>,
 }
 
+/// The future of [`Db::close_async`]: resolves once the database is closed.
+#[must_use = "futures do nothing unless polled; the close goes on regardless"]
+pub struct Closing {
+    done: oneshot::AsyncReceiver<()>,
+    /// Set when no thread could be started: closed in place at the first poll.
+    inline: Option<Arc<Inner>>,
+}
+
+impl std::future::Future for Closing {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if let Some(inner) = self.inline.take() {
+            inner.close(false);
+            return std::task::Poll::Ready(());
+        }
+        // A dropped sender means the closing thread is gone: the close ended with it.
+        std::future::Future::poll(std::pin::Pin::new(&mut self.done), cx).map(|_| ())
+    }
+}
+
+impl fmt::Debug for Closing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Closing").finish_non_exhaustive()
+    }
+}
+
 /// A snapshot of a [`Db`]'s threads, from [`Db::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -199,6 +229,42 @@ impl Db {
             |c| f(c).map_err(Error::from),
             Mode::Read,
         )
+    }
+
+    /// As [`read`](Self::read), with a time limit counted from now: a read still running at the
+    /// limit is interrupted (within a few thousand SQLite VM steps) and frees its reader, and
+    /// one that has not started by then never runs; either way the call resolves
+    /// [`Error::Timeout`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use offthread::sqlite::{Db, Error};
+    /// let db = Db::open_in_memory()?;
+    /// let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+    /// let late = db.read_timeout(Duration::from_millis(10), move |c| c.query_row(endless, (), |r| r.get::<_, i64>(0)));
+    /// assert!(matches!(late.wait(), Err(Error::Timeout)));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn read_timeout<T, F>(&self, limit: Duration, f: F) -> Call<T>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let deadline = std::time::Instant::now().checked_add(limit);
+        let job = move |c: &mut Connection| {
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(Error::Timeout); // too late to start
+            }
+            let _limit = managed::ReadLimit::begin(deadline);
+            match f(c) {
+                Err(e) if session::is_interrupt(&e) && managed::past_read_limit() => {
+                    Err(Error::Timeout)
+                }
+                result => result.map_err(Error::from),
+            }
+        };
+        submit(self.reader_pool(), job, Mode::Read)
     }
 
     /// As [`read`](Self::read), but never waits: a full queue resolves [`Error::QueueFull`].
@@ -467,6 +533,33 @@ impl Db {
     /// can hold the close up.
     pub fn close(&self) {
         self.inner.close(false);
+    }
+
+    /// As [`close`](Self::close), awaitable: the closing runs on a thread of its own, and the
+    /// future resolves once it is done, without blocking the executor. (If no thread can be
+    /// started, the first poll closes in place.)
+    ///
+    /// # Examples
+    /// ```
+    /// let db = offthread::sqlite::Db::open_in_memory()?;
+    /// db.execute("CREATE TABLE t (x)", ()).wait()?;
+    /// pollster::block_on(db.close_async());
+    /// assert!(matches!(db.execute("INSERT INTO t VALUES (1)", ()).wait(), Err(offthread::sqlite::Error::Closed)));
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn close_async(&self) -> Closing {
+        let (done, rx) = oneshot::channel();
+        let inner = self.inner.clone();
+        let spawned = std::thread::Builder::new()
+            .name("offthread-sqlite-close".to_owned())
+            .spawn(move || {
+                inner.close(false);
+                let _ = done.send(());
+            });
+        Closing {
+            done: std::future::IntoFuture::into_future(rx),
+            inline: spawned.is_err().then(|| self.inner.clone()),
+        }
     }
 
     /// As [`close`](Self::close), but calls still queued resolve [`Error::Closed`] instead of

@@ -354,7 +354,7 @@ fn serve(
 }
 
 /// `true` for SQLite's "interrupted" error.
-fn is_interrupt(e: &rusqlite::Error) -> bool {
+pub(super) fn is_interrupt(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
 }
 
