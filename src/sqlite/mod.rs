@@ -66,8 +66,10 @@ mod call;
 mod error;
 mod file;
 mod from_row;
+mod lifecycle;
 mod live;
 mod managed;
+mod query;
 mod rows;
 mod session;
 
@@ -77,7 +79,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, Params, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::delivery::ToHandle;
 use crate::engine::Opts;
@@ -94,6 +96,7 @@ pub use builder::DbBuilder;
 pub use call::{Call, CallFuture};
 pub use error::Error;
 pub use from_row::FromRow;
+pub use lifecycle::{Closing, DbStats};
 pub use rows::Rows;
 pub use session::Session;
 
@@ -124,47 +127,6 @@ const PROGRESS_STEPS: std::ffi::c_int = 1000;
 #[must_use = "dropping the last clone closes the database"]
 pub struct Db {
     inner: Arc<Inner>,
-}
-
-/// The future of [`Db::close_async`]: resolves once the database is closed.
-#[must_use = "futures do nothing unless polled; the close goes on regardless"]
-pub struct Closing {
-    done: oneshot::AsyncReceiver<()>,
-    /// Set when no thread could be started: closed in place at the first poll.
-    inline: Option<Arc<Inner>>,
-}
-
-impl std::future::Future for Closing {
-    type Output = ();
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if let Some(inner) = self.inline.take() {
-            inner.close(false);
-            return std::task::Poll::Ready(());
-        }
-        // A dropped sender means the closing thread is gone: the close ended with it.
-        std::future::Future::poll(std::pin::Pin::new(&mut self.done), cx).map(|_| ())
-    }
-}
-
-impl fmt::Debug for Closing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Closing").finish_non_exhaustive()
-    }
-}
-
-/// A snapshot of a [`Db`]'s threads, from [`Db::stats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DbStats {
-    /// The writer's thread: its calls (writes, transactions, session steps, and every call of
-    /// an in-memory database).
-    pub writer: crate::Stats,
-    /// The reader threads (`workers` is how many run now), or `None` in memory.
-    pub readers: Option<crate::Stats>,
 }
 
 struct Inner {
@@ -369,233 +331,9 @@ impl Db {
         Session::start(&self.inner.writer, limit, &self.inner.live)
     }
 
-    /// Executes one statement on the writer with owned parameters (a tuple of owned values,
-    /// or `()`), through the statement cache; resolves to the number of rows changed.
-    pub fn execute<P>(&self, sql: impl Into<String>, params: P) -> Call<usize>
-    where
-        P: Params + Send + 'static,
-    {
-        let sql = sql.into();
-        self.write(move |c| c.prepare_cached(&sql)?.execute(params))
-    }
-
-    /// Runs a query on a reader and returns the first column of its first row
-    /// ([`rusqlite::Error::QueryReturnedNoRows`] if there is none), through the statement
-    /// cache, with owned parameters.
-    pub fn query_row<T, P>(&self, sql: impl Into<String>, params: P) -> Call<T>
-    where
-        T: rusqlite::types::FromSql + Send + 'static,
-        P: Params + Send + 'static,
-    {
-        let sql = sql.into();
-        self.read(move |c| c.prepare_cached(&sql)?.query_row(params, |r| r.get(0)))
-    }
-
-    /// Runs a query on a reader and returns every row, each read as a `T` (a column's value
-    /// or a tuple of columns, see [`FromRow`]), through the statement cache, with owned
-    /// parameters. For results too large to hold at once, see
-    /// [`query_stream`](Self::query_stream).
-    ///
-    /// # Examples
-    /// ```
-    /// let db = offthread::sqlite::Db::open_in_memory()?;
-    /// db.write(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);")).wait()?;
-    /// let odd: Vec<i64> = db.query_all("SELECT x FROM t WHERE x % 2 = ?1 ORDER BY x", (1,)).wait()?;
-    /// assert_eq!(odd, [1, 3]);
-    /// # Ok::<(), offthread::sqlite::Error>(())
-    /// ```
-    pub fn query_all<T, P>(&self, sql: impl Into<String>, params: P) -> Call<Vec<T>>
-    where
-        T: FromRow,
-        P: Params + Send + 'static,
-    {
-        let sql = sql.into();
-        self.read(move |c| {
-            c.prepare_cached(&sql)?
-                .query_map(params, |r| T::from_row(r))?
-                .collect()
-        })
-    }
-
-    /// Runs a query on a reader and returns its first row read as a `T` (see [`FromRow`]), or
-    /// `None` if it returns no row, through the statement cache, with owned parameters.
-    ///
-    /// # Examples
-    /// ```
-    /// let db = offthread::sqlite::Db::open_in_memory()?;
-    /// db.write(|c| c.execute_batch("CREATE TABLE users (id, name); INSERT INTO users VALUES (1, 'ada');")).wait()?;
-    /// let sql = "SELECT id, name FROM users WHERE id = ?1";
-    /// let ada: Option<(i64, String)> = db.query_opt(sql, (1,)).wait()?;
-    /// let nobody: Option<(i64, String)> = db.query_opt(sql, (2,)).wait()?;
-    /// assert_eq!((ada, nobody), (Some((1, "ada".to_owned())), None));
-    /// # Ok::<(), offthread::sqlite::Error>(())
-    /// ```
-    pub fn query_opt<T, P>(&self, sql: impl Into<String>, params: P) -> Call<Option<T>>
-    where
-        T: FromRow,
-        P: Params + Send + 'static,
-    {
-        let sql = sql.into();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params)?;
-            rows.next()?.map(T::from_row).transpose()
-        })
-    }
-
-    /// Streams the rows of a query from a reader, in batches of `batch_size` rows (at least 1),
-    /// each row mapped by `map` on the reader; see [`Rows`]. At most two batches wait for the
-    /// consumer, so a slow consumer holds the reader (and its read snapshot) but bounds
-    /// memory; dropping the stream interrupts the query and frees the reader. Waits for room
-    /// in the readers' queue like [`read`](Self::read).
-    ///
-    /// # Examples
-    /// ```
-    /// let db = offthread::sqlite::Db::open_in_memory()?;
-    /// db.execute("CREATE TABLE t (x INTEGER)", ()).wait()?;
-    /// db.write(|c| {
-    ///     for i in 1..=1000 {
-    ///         c.execute("INSERT INTO t VALUES (?1)", (i,))?;
-    ///     }
-    ///     Ok(())
-    /// }).wait()?;
-    /// let mut sum = 0i64;
-    /// for batch in db.query_stream("SELECT x FROM t", (), 100, |row| row.get::<_, i64>(0)) {
-    ///     sum += batch?.iter().sum::<i64>();
-    /// }
-    /// assert_eq!(sum, 500_500);
-    /// # Ok::<(), offthread::sqlite::Error>(())
-    /// ```
-    pub fn query_stream<T, P, M>(
-        &self,
-        sql: impl Into<String>,
-        params: P,
-        batch_size: usize,
-        map: M,
-    ) -> Rows<T>
-    where
-        T: Send + 'static,
-        P: Params + Send + 'static,
-        M: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T> + Send + 'static,
-    {
-        rows::start(
-            self.reader_pool(),
-            &self.inner.live,
-            sql.into(),
-            params,
-            batch_size.max(1),
-            map,
-        )
-    }
-
     /// The database file's path (`None` in memory).
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
-    }
-
-    /// What the writer and the readers are doing: each one's [`Stats`](crate::Stats) (calls
-    /// queued and running, outcomes, threads, queue wait and run time percentiles). Never
-    /// blocks on a call.
-    ///
-    /// # Examples
-    /// ```
-    /// let dir = std::env::temp_dir().join(format!("offthread-doc-stats-{}", std::process::id()));
-    /// std::fs::create_dir_all(&dir)?;
-    /// let db = offthread::sqlite::Db::open(dir.join("app.db"))?;
-    /// db.execute("CREATE TABLE t (x)", ()).wait()?;
-    /// let n: i64 = db.query_row("SELECT count(*) FROM t", ()).wait()?;
-    /// assert_eq!(n, 0);
-    /// let s = db.stats();
-    /// let readers = s.readers.unwrap();
-    /// assert!(s.writer.completed >= 1 && readers.completed >= 1 && readers.workers >= 1);
-    /// db.close();
-    /// # std::fs::remove_dir_all(&dir)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn stats(&self) -> DbStats {
-        DbStats {
-            writer: self.inner.writer.stats(),
-            readers: self.inner.readers.as_ref().map(StatePool::stats),
-        }
-    }
-
-    /// Closes the database: stops intake, runs the calls already queued, then closes the
-    /// readers and last the writer (so SQLite checkpoints the WAL and removes the `-wal` and
-    /// `-shm` files) and joins every thread. Idempotent; later calls resolve
-    /// [`Error::Closed`]. Blocks until done, and always returns:
-    ///
-    /// - a live [`Session`] is ended: the calls already sent to it run, then its transaction
-    ///   is rolled back and later calls resolve [`Error::Closed`] (commit before closing);
-    /// - a live query stream ([`Rows`]) is ended: its consumer gets the batches already read
-    ///   ahead, then `Err(Error::Closed)`.
-    ///
-    /// So neither an unread stream nor a session — not even one the closing thread holds —
-    /// can hold the close up.
-    pub fn close(&self) {
-        self.inner.close(false);
-    }
-
-    /// As [`close`](Self::close), awaitable: the closing runs on a thread of its own, and the
-    /// future resolves once it is done, without blocking the executor. (If no thread can be
-    /// started, the first poll closes in place.)
-    ///
-    /// # Examples
-    /// ```
-    /// let db = offthread::sqlite::Db::open_in_memory()?;
-    /// db.execute("CREATE TABLE t (x)", ()).wait()?;
-    /// pollster::block_on(db.close_async());
-    /// assert!(matches!(db.execute("INSERT INTO t VALUES (1)", ()).wait(), Err(offthread::sqlite::Error::Closed)));
-    /// # Ok::<(), offthread::sqlite::Error>(())
-    /// ```
-    pub fn close_async(&self) -> Closing {
-        let (done, rx) = oneshot::channel();
-        let inner = self.inner.clone();
-        let spawned = std::thread::Builder::new()
-            .name("offthread-sqlite-close".to_owned())
-            .spawn(move || {
-                inner.close(false);
-                let _ = done.send(());
-            });
-        Closing {
-            done: std::future::IntoFuture::into_future(rx),
-            inline: spawned.is_err().then(|| self.inner.clone()),
-        }
-    }
-
-    /// As [`close`](Self::close), but calls still queued resolve [`Error::Closed`] instead of
-    /// running; running calls finish.
-    pub fn close_now(&self) {
-        self.inner.close(true);
-    }
-}
-
-impl Inner {
-    fn close(&self, now: bool) {
-        self.live.end_all();
-        for pool in self.readers.iter().chain([&self.writer]) {
-            if now {
-                pool.shutdown_now();
-            } else {
-                pool.shutdown();
-            }
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // Close in the right order (readers, then the writer) without blocking the thread that
-        // dropped the last `Db`. If no thread can be started, dropping the pools still closes
-        // intake and every queued call still runs.
-        let (writer, readers) = (self.writer.clone(), self.readers.clone());
-        let _ = std::thread::Builder::new()
-            .name("offthread-sqlite-close".to_owned())
-            .spawn(move || {
-                if let Some(readers) = readers {
-                    readers.shutdown();
-                }
-                writer.shutdown();
-            });
     }
 }
 

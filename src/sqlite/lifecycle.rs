@@ -1,0 +1,157 @@
+//! How a [`Db`] ends and what it reports meanwhile: `stats`, `close` (blocking, awaitable,
+//! or dropping the queue), and the close in the background when the last clone goes.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{Db, Inner};
+use crate::pool::StatePool;
+
+/// The future of [`Db::close_async`]: resolves once the database is closed.
+#[must_use = "futures do nothing unless polled; the close goes on regardless"]
+pub struct Closing {
+    done: oneshot::AsyncReceiver<()>,
+    /// Set when no thread could be started: closed in place at the first poll.
+    inline: Option<Arc<Inner>>,
+}
+
+impl std::future::Future for Closing {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if let Some(inner) = self.inline.take() {
+            inner.close(false);
+            return std::task::Poll::Ready(());
+        }
+        // A dropped sender means the closing thread is gone: the close ended with it.
+        std::future::Future::poll(std::pin::Pin::new(&mut self.done), cx).map(|_| ())
+    }
+}
+
+impl fmt::Debug for Closing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Closing").finish_non_exhaustive()
+    }
+}
+
+/// A snapshot of a [`Db`]'s threads, from [`Db::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DbStats {
+    /// The writer's thread: its calls (writes, transactions, session steps, and every call of
+    /// an in-memory database).
+    pub writer: crate::Stats,
+    /// The reader threads (`workers` is how many run now), or `None` in memory.
+    pub readers: Option<crate::Stats>,
+}
+
+impl Db {
+    /// What the writer and the readers are doing: each one's [`Stats`](crate::Stats) (calls
+    /// queued and running, outcomes, threads, queue wait and run time percentiles). Never
+    /// blocks on a call.
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("offthread-doc-stats-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let db = offthread::sqlite::Db::open(dir.join("app.db"))?;
+    /// db.execute("CREATE TABLE t (x)", ()).wait()?;
+    /// let n: i64 = db.query_row("SELECT count(*) FROM t", ()).wait()?;
+    /// assert_eq!(n, 0);
+    /// let s = db.stats();
+    /// let readers = s.readers.unwrap();
+    /// assert!(s.writer.completed >= 1 && readers.completed >= 1 && readers.workers >= 1);
+    /// db.close();
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> DbStats {
+        DbStats {
+            writer: self.inner.writer.stats(),
+            readers: self.inner.readers.as_ref().map(StatePool::stats),
+        }
+    }
+
+    /// Closes the database: stops intake, runs the calls already queued, then closes the
+    /// readers and last the writer (so SQLite checkpoints the WAL and removes the `-wal` and
+    /// `-shm` files) and joins every thread. Idempotent; later calls resolve
+    /// [`Error::Closed`](super::Error::Closed). Blocks until done, and always returns:
+    ///
+    /// - a live [`Session`](super::Session) is ended: the calls already sent to it run, then
+    ///   its transaction is rolled back and later calls resolve
+    ///   [`Error::Closed`](super::Error::Closed) (commit before closing);
+    /// - a live query stream ([`Rows`](super::Rows)) is ended: its consumer gets the batches
+    ///   already read ahead, then `Err(Error::Closed)`.
+    ///
+    /// So neither an unread stream nor a session — not even one the closing thread holds —
+    /// can hold the close up.
+    pub fn close(&self) {
+        self.inner.close(false);
+    }
+
+    /// As [`close`](Self::close), awaitable: the closing runs on a thread of its own, and the
+    /// future resolves once it is done, without blocking the executor. (If no thread can be
+    /// started, the first poll closes in place.)
+    ///
+    /// # Examples
+    /// ```
+    /// let db = offthread::sqlite::Db::open_in_memory()?;
+    /// db.execute("CREATE TABLE t (x)", ()).wait()?;
+    /// pollster::block_on(db.close_async());
+    /// assert!(matches!(db.execute("INSERT INTO t VALUES (1)", ()).wait(), Err(offthread::sqlite::Error::Closed)));
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn close_async(&self) -> Closing {
+        let (done, rx) = oneshot::channel();
+        let inner = self.inner.clone();
+        let spawned = std::thread::Builder::new()
+            .name("offthread-sqlite-close".to_owned())
+            .spawn(move || {
+                inner.close(false);
+                let _ = done.send(());
+            });
+        Closing {
+            done: std::future::IntoFuture::into_future(rx),
+            inline: spawned.is_err().then(|| self.inner.clone()),
+        }
+    }
+
+    /// As [`close`](Self::close), but calls still queued resolve
+    /// [`Error::Closed`](super::Error::Closed) instead of running; running calls finish.
+    pub fn close_now(&self) {
+        self.inner.close(true);
+    }
+}
+
+impl Inner {
+    fn close(&self, now: bool) {
+        self.live.end_all();
+        for pool in self.readers.iter().chain([&self.writer]) {
+            if now {
+                pool.shutdown_now();
+            } else {
+                pool.shutdown();
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Close in the right order (readers, then the writer) without blocking the thread that
+        // dropped the last `Db`. If no thread can be started, dropping the pools still closes
+        // intake and every queued call still runs.
+        let (writer, readers) = (self.writer.clone(), self.readers.clone());
+        let _ = std::thread::Builder::new()
+            .name("offthread-sqlite-close".to_owned())
+            .spawn(move || {
+                if let Some(readers) = readers {
+                    readers.shutdown();
+                }
+                writer.shutdown();
+            });
+    }
+}
