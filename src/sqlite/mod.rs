@@ -61,6 +61,7 @@
 //! # Ok::<(), offthread::sqlite::Error>(())
 //! ```
 
+mod backup;
 mod builder;
 mod call;
 mod error;
