@@ -1205,3 +1205,38 @@ fn a_cancelled_backup_stops_between_steps_and_leaves_no_file() {
         assert!(!dir.join("copy.db.offthread-partial").exists());
     });
 }
+
+#[test]
+fn stats_count_the_errors_of_calls_that_ran_by_kind() {
+    let dir = TempDir::new("sqlite-error-counts");
+    let db = kv(&dir);
+    assert_eq!(db.stats().errors, Default::default());
+    let _ = db.execute("INSERT INTO nowhere VALUES (1)", ()).wait();
+    let _ = db
+        .query_row::<i64, _>("SELECT v FROM kv WHERE k = 'none'", ())
+        .wait();
+    let _ = db
+        .read_timeout(std::time::Duration::ZERO, |_| Ok(()))
+        .wait();
+    let _ = db
+        .write(|_| -> offthread::sqlite::rusqlite::Result<()> { panic!("boom") })
+        .wait();
+    let _ = db.write(|c| c.execute_batch("BEGIN")).wait();
+    db.execute("INSERT INTO kv VALUES ('a', 1)", ())
+        .wait()
+        .unwrap();
+    let e = db.stats().errors;
+    assert_eq!(
+        (
+            e.sqlite,
+            e.timeout,
+            e.panicked,
+            e.transaction,
+            e.busy,
+            e.interrupted,
+            e.other
+        ),
+        (2, 1, 1, 1, 0, 0, 0),
+        "{e:?}"
+    );
+}

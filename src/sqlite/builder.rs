@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::lifecycle::ErrorCounts;
 use super::{Conn, Db, Error, Inner, Link, Live, PROGRESS_STEPS, file, managed};
 use crate::pool::{Pool, StatePool};
 
@@ -52,6 +53,8 @@ pub struct DbBuilder {
     vfs: Option<String>,
     setup: Option<Hook>,
     init: Option<Hook>,
+    /// The error counts the connections share (see `DbStats::errors`).
+    errors: Arc<ErrorCounts>,
 }
 
 impl DbBuilder {
@@ -68,6 +71,7 @@ impl DbBuilder {
             vfs: None,
             setup: None,
             init: None,
+            errors: Arc::default(),
         }
     }
 
@@ -217,6 +221,7 @@ impl DbBuilder {
                 readers,
                 path: cfg.path.clone(),
                 live: Live::default(),
+                errors: cfg.errors.clone(),
             }),
         })
     }
@@ -326,7 +331,11 @@ fn open_writer(cfg: &DbBuilder) -> Conn {
     // The file's identity comes from the path we were given (SQLite reports no path for a
     // name that is not UTF-8), now that the file exists.
     let file = cfg.path.as_deref().and_then(file::DbFile::of);
-    Ok(Link { conn, file })
+    Ok(Link {
+        conn,
+        file,
+        errors: cfg.errors.clone(),
+    })
 }
 
 /// A reader's connection, opened read-only at the SQLite level (`SQLITE_OPEN_READONLY`): no
@@ -348,5 +357,9 @@ fn open_reader(cfg: &DbBuilder) -> Conn {
     // steps SQLite asks.
     conn.progress_handler(PROGRESS_STEPS, Some(managed::reader_should_stop))
         .map_err(|e| step("installing the cancel check", e))?;
-    Ok(Link { conn, file: None })
+    Ok(Link {
+        conn,
+        file: None,
+        errors: cfg.errors.clone(),
+    })
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Db, Inner};
 use crate::pool::StatePool;
@@ -37,6 +38,64 @@ impl fmt::Debug for Closing {
     }
 }
 
+/// How many calls ended in each kind of error, from [`DbStats::errors`]: the errors of calls
+/// that ran (reads, writes, transactions, query helpers, streams' reads and backups; not the
+/// steps of a write session). Refused, cancelled and closed calls are in the pools' own
+/// [`Stats`](crate::Stats) (`rejected`, `cancelled`, `shut_down`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DbErrors {
+    /// SQLite refused: bad SQL, a constraint, a type mismatch, no rows ([`Error::Sqlite`](super::Error::Sqlite)).
+    pub sqlite: u64,
+    /// Locked by another process past the busy timeout ([`Error::Busy`](super::Error::Busy)).
+    pub busy: u64,
+    /// Interrupted: cancelled while running ([`Error::Interrupted`](super::Error::Interrupted)).
+    pub interrupted: u64,
+    /// Past a time limit ([`Error::Timeout`](super::Error::Timeout)).
+    pub timeout: u64,
+    /// The closure panicked ([`Error::Panicked`](super::Error::Panicked)).
+    pub panicked: u64,
+    /// A transaction left open or ended early by the closure.
+    pub transaction: u64,
+    /// Any other error of a call that ran (a moved file, a refused nested wait, …).
+    pub other: u64,
+}
+
+/// The counts behind [`DbErrors`], shared by a database's connections.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorCounts([AtomicU64; 7]);
+
+impl ErrorCounts {
+    pub(crate) fn count(&self, e: &super::Error) {
+        use super::Error as E;
+        let i = match e {
+            E::Sqlite(_) => 0,
+            E::Busy(_) => 1,
+            E::Interrupted => 2,
+            E::Timeout => 3,
+            E::Panicked(_) => 4,
+            E::TransactionLeftOpen | E::TransactionEndedEarly => 5,
+            _ => 6,
+        };
+        // ORDERING: counters read for a snapshot.
+        self.0[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> DbErrors {
+        // ORDERING: as in `count`.
+        let n = |i: usize| self.0[i].load(Ordering::Relaxed);
+        DbErrors {
+            sqlite: n(0),
+            busy: n(1),
+            interrupted: n(2),
+            timeout: n(3),
+            panicked: n(4),
+            transaction: n(5),
+            other: n(6),
+        }
+    }
+}
+
 /// A snapshot of a [`Db`]'s threads, from [`Db::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -46,6 +105,8 @@ pub struct DbStats {
     pub writer: crate::Stats,
     /// The reader threads (`workers` is how many run now), or `None` in memory.
     pub readers: Option<crate::Stats>,
+    /// The calls that ran and failed, by kind of error.
+    pub errors: DbErrors,
 }
 
 impl Db {
@@ -72,6 +133,7 @@ impl Db {
         DbStats {
             writer: self.inner.writer.stats(),
             readers: self.inner.readers.as_ref().map(StatePool::stats),
+            errors: self.inner.errors.snapshot(),
         }
     }
 

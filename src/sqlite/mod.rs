@@ -97,7 +97,7 @@ pub use builder::DbBuilder;
 pub use call::{Call, CallFuture};
 pub use error::Error;
 pub use from_row::FromRow;
-pub use lifecycle::{Closing, DbStats};
+pub use lifecycle::{Closing, DbErrors, DbStats};
 pub use rows::Rows;
 pub use session::Session;
 
@@ -112,6 +112,8 @@ pub(crate) type Conn = Result<Link, String>;
 pub(crate) struct Link {
     pub(crate) conn: Connection,
     pub(crate) file: Option<file::DbFile>,
+    /// The database's error counts, shared by its connections.
+    pub(crate) errors: Arc<lifecycle::ErrorCounts>,
 }
 
 /// How often (in SQLite VM steps) a reader checks whether its read was cancelled: about a
@@ -137,6 +139,7 @@ struct Inner {
     path: Option<PathBuf>,
     /// Sessions and query streams still alive, for `close` to end.
     live: Live,
+    errors: Arc<lifecycle::ErrorCounts>,
 }
 
 impl Db {
@@ -421,9 +424,16 @@ pub(crate) fn run<T>(conn: &mut Conn, f: impl FnOnce(&mut Connection) -> Reply<T
     if left_open {
         let _ = conn.execute_batch("ROLLBACK");
     }
-    match result {
+    let reply = match result {
         Ok(Ok(_)) if left_open => Err(Error::TransactionLeftOpen),
         Ok(result) => result,
-        Err(payload) => panic::resume_unwind(payload),
+        Err(payload) => {
+            link.errors.count(&Error::Panicked(String::new()));
+            panic::resume_unwind(payload)
+        }
+    };
+    if let Err(e) = &reply {
+        link.errors.count(e);
     }
+    reply
 }
