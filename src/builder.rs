@@ -81,8 +81,8 @@ pub struct PoolBuilder {
     before_spawn: Option<SpawnHook>,
     /// A worker blocked in a nested wait may be replaced by an extra one (see `Handle::wait`).
     lend: bool,
-    /// Grow past the CPU count when no job finishes for a while (see `Config::grow_on_stall`).
-    grow_on_stall: bool,
+    /// Grow past the CPU count behind long jobs (see `Config::grow_behind_long_jobs`).
+    grow_behind_long_jobs: bool,
 }
 
 impl PoolBuilder {
@@ -99,19 +99,20 @@ impl PoolBuilder {
             on_stop: None,
             before_spawn: None,
             lend: true,
-            grow_on_stall: false,
+            grow_behind_long_jobs: false,
         }
     }
 
-    /// Past the CPU count, also start a worker whenever jobs wait, no worker is idle and no job
-    /// finished for a millisecond — even if every worker computes (for a database's readers:
-    /// a long read must not keep the short ones behind it waiting).
+    /// Past the CPU count, grow while long jobs that compute hold the workers and jobs wait,
+    /// instead of by blocked workers (for a database's readers: a long read must not keep the
+    /// short ones behind it waiting, and readers waiting on SQLite's locks are no reason to
+    /// grow).
     #[cfg_attr(
         not(any(feature = "sqlite", feature = "sqlite-system")),
         allow(dead_code)
     )]
-    pub(crate) fn grow_when_stalled(mut self) -> Self {
-        self.grow_on_stall = true;
+    pub(crate) fn grow_behind_long_jobs(mut self) -> Self {
+        self.grow_behind_long_jobs = true;
         self
     }
 
@@ -316,7 +317,7 @@ impl PoolBuilder {
             on_stop: self.on_stop,
             before_spawn: self.before_spawn,
             lend: self.lend,
-            grow_on_stall: self.grow_on_stall,
+            grow_behind_long_jobs: self.grow_behind_long_jobs,
             init: Box::new(init),
         });
         // Reserve every first worker before starting any, so none of them can retire below

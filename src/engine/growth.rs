@@ -26,7 +26,7 @@ const LONGEST_TICK: Duration = Duration::from_millis(5);
 /// no job finishing before the monitor grows the pool past the CPU count.
 const STALL_TIME: Duration = Duration::from_millis(1);
 
-/// In a pool that grows on stalls, how long a job must have run to count as long: longer than
+/// In a pool that grows behind long jobs, how long a job must have run to count as long: longer than
 /// a short job waits for a busy CPU.
 const LONG_JOB: Duration = Duration::from_millis(10);
 
@@ -186,9 +186,10 @@ impl<S: 'static> Shared<S> {
     ///   that ran jobs: workers that use no CPU are blocked, and while the CPU has room it
     ///   starts one worker per blocked one (up to the limit), so a flood of short blocking
     ///   calls grows the pool within a few ticks while CPU-bound jobs never oversubscribe it.
-    ///   Where no CPU clock exists, or where the pool asked for it (`grow_on_stall`: jobs
-    ///   that hold a worker on the CPU for long, like a database's long reads, must not keep
-    ///   short ones waiting), it grows by one when no job finished for `STALL_TIME`.
+    ///   Where no CPU clock exists, it grows by one when no job finished for `STALL_TIME`.
+    ///   A pool that asked for it (`grow_behind_long_jobs`: a database's readers, whose long
+    ///   reads compute and must not keep short ones waiting) grows instead to twice its long
+    ///   jobs plus the CPU count (see `workers_short_of_long_jobs`).
     ///   Either way queued jobs never wait forever behind blocked workers while the limit
     ///   allows more, even if no further submit comes; it costs nothing while disarmed.
     /// - **Start deadlines.** It sleeps until the earliest deadline of a waiting job and
@@ -201,7 +202,7 @@ impl<S: 'static> Shared<S> {
         // How long the next window lasts. Kept across disarming: a pool that keeps arming the
         // monitor with nothing to add (a burst of short jobs) is not looked at every tick.
         let mut length = TICK;
-        // In a pool that grows on stalls: the long jobs seen so far (see `Sight`).
+        // In a pool that grows behind long jobs: the long jobs seen so far (see `Sight`).
         let mut sights: Vec<Sight> = Vec::new();
         'watch: loop {
             if st.closed {
@@ -226,12 +227,12 @@ impl<S: 'static> Shared<S> {
                 if due {
                     let finished = st.counts.finished();
                     let probing = !st.probes.is_empty();
-                    let on_stall = self.config.grow_on_stall;
+                    let long_jobs = self.config.grow_behind_long_jobs;
                     // Just armed: only start the window (arming can be frequent; looking costs).
                     let seen = match window {
                         None => 0,
-                        Some(w) if self.config.grow_on_stall => {
-                            self.stalled_behind_long_jobs(&mut st, w, finished, &mut sights)
+                        Some(_) if long_jobs => {
+                            self.workers_short_of_long_jobs(&mut st, &mut sights)
                         }
                         Some(w) => self.blocked_now(&mut st, w, finished),
                     };
@@ -240,13 +241,13 @@ impl<S: 'static> Shared<S> {
                     // starting count against it.
                     let add = match window {
                         None => 0,
-                        Some(w) if probing || on_stall => seen.min(w.seen),
+                        Some(w) if probing || long_jobs => seen.min(w.seen),
                         Some(_) => seen,
                     }
                     .saturating_sub(st.starting);
                     // Back off only while nobody is seen blocked.
                     length = match window {
-                        _ if !probing || on_stall => STALL_TIME,
+                        _ if !probing || long_jobs => STALL_TIME,
                         Some(_) if seen == 0 => (length * 2).min(LONGEST_TICK),
                         Some(_) => TICK,
                         None => length,
@@ -318,23 +319,21 @@ impl<S: 'static> Shared<S> {
         blocked_workers(asleep, picked.len(), st.probes.len()).saturating_sub(st.blocked)
     }
 
-    /// In a pool that grows on stalls: 1 if no job finished during `w` and fewer workers run
-    /// than twice the jobs running for `LONG_JOB` or more, plus the CPU count. So long jobs
-    /// never hold the short ones behind them: the short ones get at least as many threads as
-    /// the long ones (and so, from the OS scheduler, at least as much CPU), and the CPU count
-    /// on top. Stalls while no job is long (a CPU too busy to finish short jobs quickly) start
-    /// nobody: more threads would only share the same CPU.
+    /// In a pool that grows behind long jobs (called while jobs wait and no worker is idle):
+    /// how many workers it lacks to run twice the jobs running for `LONG_JOB` or more, plus the
+    /// CPU count. So long jobs never hold the short ones behind them: the short ones get at
+    /// least as many threads as the long ones (and so, from the OS scheduler, at least as much
+    /// CPU), and the CPU count on top. While no job is long (a CPU too busy to finish short
+    /// jobs quickly), it asks for none: more threads would only share the same CPU.
     ///
     /// A job counts as long when it has run `LONG_JOB` and its thread computed for at least a
     /// quarter of the time the monitor watched it: a short job whose thread waits for a CPU
     /// held by others (no CPU time) is not long, however old. The workers' own waits (on
     /// SQLite's locks, on the pool's) are no reason to grow either: the probes' "blocked" rule
     /// is not used here. Reads the probes without the lock.
-    fn stalled_behind_long_jobs(
+    fn workers_short_of_long_jobs(
         &self,
         st: &mut MutexGuard<'_, State<S>>,
-        w: Window,
-        finished: u64,
         sights: &mut Vec<Sight>,
     ) -> usize {
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -382,7 +381,6 @@ impl<S: 'static> Shared<S> {
             *sights = seen;
             long
         });
-        let _ = (w, finished);
         (2 * long + self.config.eager_workers).saturating_sub(workers)
     }
 

@@ -78,9 +78,9 @@ pub(crate) struct Config<S> {
     pub(crate) before_spawn: Option<SpawnHook>,
     /// Nested waits may lend a worker (see `JobPool::enter_wait`).
     pub(crate) lend: bool,
-    /// Past the eager workers, grow by one whenever no job finished for `STALL_TIME` while
-    /// jobs wait and no worker is idle, whatever the workers are doing (see `monitor`).
-    pub(crate) grow_on_stall: bool,
+    /// Past the eager workers, grow while long jobs that compute hold the workers and jobs
+    /// wait (see `Shared::workers_short_of_long_jobs`), instead of by blocked workers.
+    pub(crate) grow_behind_long_jobs: bool,
     pub(crate) init: Init<S>,
 }
 
@@ -110,7 +110,7 @@ pub(crate) struct State<S> {
     pub(crate) private_len: usize,
     /// The live workers' thread probes, by worker id (empty where the OS offers none).
     pub(crate) probes: Vec<(usize, Arc<ThreadProbe>)>,
-    /// In a pool that grows on stalls: when each live worker's current job started (ns since
+    /// In a pool that grows behind long jobs: when each live worker's current job started (ns since
     /// `Shared::epoch`, 0 while it has none), by worker id.
     pub(crate) busy_since: Vec<(usize, Arc<AtomicU64>)>,
     /// Where the monitor's next look at the probes starts (round robin).

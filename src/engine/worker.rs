@@ -145,8 +145,10 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
     // ready, so a broadcast right after `build` reaches it; still counted as starting (so as
     // coming to the queue) until it is in its loop, so a caller that submits as soon as
     // `build` returns finds it on its way and starts no other worker.
-    let probe = ThreadProbe::for_current_thread(cfg.grow_on_stall);
-    let busy = cfg.grow_on_stall.then(|| Arc::new(AtomicU64::new(0)));
+    let probe = ThreadProbe::for_current_thread(cfg.grow_behind_long_jobs);
+    let busy = cfg
+        .grow_behind_long_jobs
+        .then(|| Arc::new(AtomicU64::new(0)));
     {
         let mut st = shared.state.lock();
         if !st.private.iter().any(|(w, _)| *w == id) {
@@ -329,7 +331,7 @@ fn spin_budget<S>(shared: &Shared<S>) -> Duration {
 
 /// Runs a job this worker has just claimed, then records it; `after` holds work found while
 /// claiming it, `found_at` when it was found (if the clock was read then); `busy` is where it
-/// shows when its job started, in a pool that grows on stalls. Called and returns with the
+/// shows when its job started, in a pool that grows behind long jobs. Called and returns with the
 /// lock held. Returns when the job ended.
 #[allow(clippy::too_many_arguments)]
 fn run_claimed<S: 'static>(

@@ -45,6 +45,11 @@ impl<S> Meta<S> {
     pub(crate) fn lane(&self) -> Option<&Arc<LaneQueue<S>>> {
         self.0.as_ref()?.lane.as_ref()
     }
+
+    /// The lane's identity (its queue's address), 0 for a job of no lane.
+    pub(crate) fn lane_id(&self) -> usize {
+        self.lane().map_or(0, |l| Arc::as_ptr(l) as usize)
+    }
 }
 
 /// A lane's jobs, touched only under the pool's lock (its own lock is never contended).

@@ -145,8 +145,7 @@ impl<S, J, D> JobCell<S, J, D> {
         state: JobState,
         meta: Meta<S>,
     ) -> Self {
-        let lane = meta.lane().map_or(0, |l| Arc::as_ptr(l) as usize);
-        let span = JobSpan::new(meta.name().map(|n| &**n), state.priority, lane);
+        let span = JobSpan::new(meta.name().map(|n| &**n), state.priority, meta.lane_id());
         Self {
             state,
             slot: Mutex::new(Some((job, sink))),
@@ -197,7 +196,7 @@ where
     }
 
     fn lane_id(&self) -> usize {
-        self.meta.lane().map_or(0, |l| Arc::as_ptr(l) as usize)
+        self.meta.lane_id()
     }
 
     fn pool_id(&self) -> usize {

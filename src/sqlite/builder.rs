@@ -258,7 +258,7 @@ fn start(
         builder = builder.no_lending().keep_alive(Duration::MAX);
     } else {
         builder = builder
-            .grow_when_stalled()
+            .grow_behind_long_jobs()
             .keep_alive(cfg.reader_keep_alive);
     }
     let pool = builder
