@@ -1026,6 +1026,63 @@ fn awaiting_a_call_on_a_full_queue_waits_for_room_without_blocking_the_executor(
     });
 }
 
+/// `query_stream` never waits for room: on a full queue its rows come back at once, and the
+/// query is queued by the first look at them — `try_next` only if there is room, iterating
+/// waiting for it.
+#[test]
+fn a_query_stream_on_a_full_queue_returns_at_once_and_waits_for_room_when_read() {
+    watchdog("a query stream on a full queue", || {
+        let dir = TempDir::new("sqlite-full-stream");
+        let gate = Gate::new();
+        let (db, calls) = full_reader_queue(&dir, &gate);
+        let mut rows = db.query_stream("SELECT 3", (), 10, |r| r.get::<_, i64>(0));
+        assert!(rows.try_next().is_none());
+        assert!(!rows.is_finished());
+        gate.open();
+        assert_eq!(rows.next().unwrap().unwrap(), [3]);
+        assert!(rows.next().is_none());
+        let got: Vec<i64> = calls.into_iter().map(|c| c.wait().unwrap()).collect();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+/// Polled as a stream, a query on a full queue waits for room without blocking the executor;
+/// polled once and then iterated, it waits for that same room on the iterating thread.
+#[test]
+fn a_query_stream_on_a_full_queue_is_polled_without_blocking() {
+    use futures::StreamExt;
+    watchdog("a query stream on a full queue, polled", || {
+        let dir = TempDir::new("sqlite-full-stream-poll");
+        let gate = Gate::new();
+        let (db, calls) = full_reader_queue(&dir, &gate);
+        let mut rows = db.query_stream("SELECT 3", (), 10, |r| r.get::<_, i64>(0));
+        // One thread runs both: the poll must leave it free for the task that opens the gate.
+        let (got, ()) =
+            futures::executor::block_on(futures::future::join(StreamExt::next(&mut rows), async {
+                gate.open()
+            }));
+        assert_eq!(got.unwrap().unwrap(), [3]);
+        for c in calls {
+            c.wait().unwrap();
+        }
+
+        let gate = Gate::new();
+        let dir = TempDir::new("sqlite-full-stream-mixed");
+        let (db, calls) = full_reader_queue(&dir, &gate);
+        let mut rows = db.query_stream("SELECT 4", (), 10, |r| r.get::<_, i64>(0));
+        let waker = futures::task::noop_waker();
+        let polled = rows.poll_next_unpin(&mut std::task::Context::from_waker(&waker));
+        assert!(polled.is_pending(), "the gate is shut and the queue full");
+        let g = gate.clone();
+        let opener = std::thread::spawn(move || g.open());
+        assert_eq!(Iterator::next(&mut rows).unwrap().unwrap(), [4]);
+        opener.join().unwrap();
+        for c in calls {
+            c.wait().unwrap();
+        }
+    });
+}
+
 #[test]
 fn a_call_waiting_for_room_can_be_cancelled_and_a_dropped_write_still_runs() {
     watchdog("calls waiting for room", || {

@@ -288,3 +288,105 @@ fn a_huge_batch_size_is_fine() {
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].as_ref().unwrap(), &[1, 2]);
 }
+
+/// A database whose writer is held by a write blocked on `gate`, with its queue (of one) full
+/// behind it; the writes' calls come back.
+fn full_writer_queue(dir: &TempDir, gate: &Gate) -> (Db, Vec<offthread::sqlite::Call<()>>) {
+    let db = Db::builder(dir.join("t.db"))
+        .queue_capacity(1)
+        .init(|c| c.execute_batch("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
+        .open()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let g = gate.clone();
+    let held = db.write(move |_| {
+        tx.send(()).unwrap();
+        g.wait();
+        Ok(())
+    });
+    rx.recv().unwrap();
+    let queued = db.write(|c| c.execute_batch("INSERT INTO t VALUES (0)"));
+    (db, vec![held, queued])
+}
+
+/// `Db::session` never waits for room: on a full writer queue the session's start waits until
+/// one of its calls is waited on (then blocking, for room) — a call given up at its deadline
+/// leaves it waiting for the next.
+#[test]
+fn a_session_on_a_full_writer_queue_starts_at_once_and_begins_when_waited_on() {
+    let dir = TempDir::new("sqlite-session-full-wait");
+    watchdog("a session on a full writer queue, waited", move || {
+        let gate = Gate::new();
+        let (db, writes) = full_writer_queue(&dir, &gate);
+        let s = db.session(HUGE); // would hang here if it waited for room: the gate is shut
+        let first = s.execute("INSERT INTO t VALUES (1)", ());
+        let first = first.try_wait().unwrap_err(); // no room: not even queued
+        assert!(!first.is_finished());
+        let first = first.wait_timeout(Duration::from_millis(1)).unwrap_err();
+        let second = s.execute("INSERT INTO t VALUES (2)", ());
+        gate.open();
+        assert_eq!(second.wait().unwrap(), 1); // queues the start, then its own reply
+        assert_eq!(first.wait().unwrap(), 1);
+        s.commit().wait().unwrap();
+        for w in writes {
+            w.wait().unwrap();
+        }
+        assert_eq!(count(&db), 3);
+    });
+}
+
+/// Awaited, a session call on a full writer queue waits for room without blocking the
+/// executor; a session dropped before its start found room never runs.
+#[test]
+fn a_session_on_a_full_writer_queue_is_awaited_without_blocking_or_dropped_unstarted() {
+    let dir = TempDir::new("sqlite-session-full-await");
+    watchdog("a session on a full writer queue, awaited", move || {
+        let gate = Gate::new();
+        let (db, writes) = full_writer_queue(&dir, &gate);
+        let s = db.session(HUGE);
+        let call = s.execute("INSERT INTO t VALUES (1)", ());
+        // One thread runs both: the await must leave it free for the task that opens the gate.
+        let (got, ()) = futures::executor::block_on(futures::future::join(
+            std::future::IntoFuture::into_future(call),
+            async { gate.open() },
+        ));
+        assert_eq!(got.unwrap(), 1);
+        let commit = futures::executor::block_on(std::future::IntoFuture::into_future(s.commit()));
+        commit.unwrap();
+        for w in writes {
+            w.wait().unwrap();
+        }
+        assert_eq!(count(&db), 2);
+
+        // Dropped while waiting for room, with its calls: it never begins, and the writer
+        // goes on.
+        let gate = Gate::new();
+        let g = gate.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let before = db.stats().writer.completed;
+        let held = db.write(move |_| {
+            tx.send(()).unwrap();
+            g.wait();
+            Ok(())
+        });
+        rx.recv().unwrap();
+        let queued = db.execute("INSERT INTO t VALUES (3)", ());
+        let s = db.session(HUGE);
+        drop(s.execute("INSERT INTO t VALUES (4)", ()));
+        drop(s);
+        gate.open();
+        held.wait().unwrap();
+        queued.wait().unwrap();
+        db.execute("INSERT INTO t VALUES (5)", ()).wait().unwrap();
+        // The session's job would have run before the last write: its count is in by then.
+        eventually("the writes counted", || {
+            db.stats().writer.completed >= before + 3
+        });
+        assert_eq!(
+            db.stats().writer.completed,
+            before + 3,
+            "the session never ran"
+        );
+        assert_eq!(count(&db), 4);
+    });
+}

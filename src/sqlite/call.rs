@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::sync::Arc;
+
+use super::start::Start;
 use super::{BoxedJob, Conn, Error, call_opts, refusal};
 use crate::delivery::ToHandle;
 use crate::engine::{Refusal, Wait};
@@ -41,6 +44,9 @@ pub struct Call<T> {
 
 enum Inner<T> {
     Queued(Handle<Reply<T>>),
+    /// A session's call made while the session's own start waits for room: the start is
+    /// queued first, then the call's reply comes as a queued one's.
+    Behind(Arc<Start>, Handle<Reply<T>>),
     /// Made while the queue was full: queued when waited on or awaited.
     Pending(Pending<T>),
     /// Refused before it was queued (closed, queue full).
@@ -48,10 +54,10 @@ enum Inner<T> {
 }
 
 /// The future that queues a call made while its queue was full.
-type Queueing<T> = SubmitAsync<Conn, Stateful<BoxedJob<T>>, Reply<T>, ToHandle>;
+pub(super) type Queueing<T> = SubmitAsync<Conn, Stateful<BoxedJob<T>>, Reply<T>, ToHandle>;
 
 /// A call made while its queue was full.
-struct Pending<T> {
+pub(super) struct Pending<T> {
     pool: StatePool<Conn>,
     /// Taken when it is queued (or dropped unqueued).
     job: Option<BoxedJob<T>>,
@@ -68,10 +74,24 @@ fn queue_detached<T: Send + 'static>(pool: &StatePool<Conn>, job: BoxedJob<T>) {
     let _ = core.submit_job(Stateful(job), call_opts(false), ToHandle, Wait::Until(None));
 }
 
+impl Pending<()> {
+    /// A session's job, made while the writer's queue was full; dropped unqueued, it is
+    /// dropped (the session never began, so there is nothing to roll back).
+    pub(super) fn session_start(pool: StatePool<Conn>, job: BoxedJob<()>) -> Self {
+        Self {
+            pool,
+            job: Some(job),
+            read: false,
+            cancelled: AtomicBool::new(false),
+            detach: |_, _| {},
+        }
+    }
+}
+
 impl<T: Send + 'static> Pending<T> {
     /// Queues the job, waiting for room as `wait` allows; gives itself back if it may try
     /// again (no room in time).
-    fn queue(mut self, wait: Wait) -> Result<Handle<Reply<T>>, (Option<Self>, Error)> {
+    pub(super) fn queue(mut self, wait: Wait) -> Result<Handle<Reply<T>>, (Option<Self>, Error)> {
         // ORDERING: set and read by the caller's own thread(s) through `&self`; a cancel
         // that races the queueing is the cancel of a queued call.
         if self.cancelled.load(Ordering::Acquire) {
@@ -93,7 +113,7 @@ impl<T: Send + 'static> Pending<T> {
     }
 
     /// The `.await` form of `queue`: waits for room without blocking.
-    fn queue_async(mut self) -> Option<Queueing<T>> {
+    pub(super) fn queue_async(mut self) -> Option<Queueing<T>> {
         // ORDERING: as in `queue`.
         if self.cancelled.load(Ordering::Acquire) {
             return None;
@@ -143,6 +163,12 @@ impl<T: Send + 'static> Call<T> {
         }
     }
 
+    pub(crate) fn behind(start: Arc<Start>, handle: Handle<Reply<T>>) -> Self {
+        Self {
+            inner: Inner::Behind(start, handle),
+        }
+    }
+
     pub(crate) fn refused(err: Error) -> Self {
         Self {
             inner: Inner::Refused(Some(err)),
@@ -156,6 +182,10 @@ impl<T: Send + 'static> Call<T> {
     pub fn wait(self) -> Reply<T> {
         match self.inner {
             Inner::Queued(h) => fold(h.wait()),
+            Inner::Behind(start, h) => match start.queue(Wait::Until(None)) {
+                Err(e) => Err(e),
+                Ok(_) => fold(h.wait()),
+            },
             Inner::Pending(p) => match p.queue(Wait::Until(None)) {
                 Ok(h) => fold(h.wait()),
                 Err((_, e)) => Err(e),
@@ -182,6 +212,11 @@ impl<T: Send + 'static> Call<T> {
     pub fn wait_deadline(self, deadline: Instant) -> Result<Reply<T>, Self> {
         match self.inner {
             Inner::Queued(h) => h.wait_deadline(deadline).map(fold).map_err(Self::queued),
+            Inner::Behind(start, h) => match start.queue(Wait::Until(Some(deadline))) {
+                Err(e) => Ok(Err(e)),
+                Ok(false) => Err(Self::behind(start, h)),
+                Ok(true) => h.wait_deadline(deadline).map(fold).map_err(Self::queued),
+            },
             Inner::Pending(p) => match p.queue(Wait::Until(Some(deadline))) {
                 Ok(h) => h.wait_deadline(deadline).map(fold).map_err(Self::queued),
                 Err((Some(p), _)) => Err(Self {
@@ -200,6 +235,11 @@ impl<T: Send + 'static> Call<T> {
     pub fn try_wait(self) -> Result<Reply<T>, Self> {
         match self.inner {
             Inner::Queued(h) => h.try_wait().map(fold).map_err(Self::queued),
+            Inner::Behind(start, h) => match start.queue(Wait::Never) {
+                Err(e) => Ok(Err(e)),
+                Ok(false) => Err(Self::behind(start, h)),
+                Ok(true) => h.try_wait().map(fold).map_err(Self::queued),
+            },
             // Queued now if there is room: it can only have finished later.
             Inner::Pending(p) => match p.queue(Wait::Never) {
                 Ok(h) => h.try_wait().map(fold).map_err(Self::queued),
@@ -216,6 +256,7 @@ impl<T: Send + 'static> Call<T> {
     pub fn is_finished(&self) -> bool {
         match &self.inner {
             Inner::Queued(h) => h.is_finished(),
+            Inner::Behind(start, h) => !start.is_waiting() && h.is_finished(),
             // ORDERING: as in `Pending::queue`.
             Inner::Pending(p) => p.cancelled.load(Ordering::Acquire),
             Inner::Refused(_) => true,
@@ -236,7 +277,7 @@ impl<T: Send + 'static> Call<T> {
     /// - Already finished: nothing changes ([`CancelOutcome::Finished`]).
     pub fn cancel(&self) -> CancelOutcome {
         match &self.inner {
-            Inner::Queued(h) => h.cancel(),
+            Inner::Queued(h) | Inner::Behind(_, h) => h.cancel(),
             // ORDERING: as in `Pending::queue`.
             Inner::Pending(p) => match p.cancelled.swap(true, Ordering::AcqRel) {
                 false => CancelOutcome::Dequeued,
@@ -251,6 +292,7 @@ impl<T> fmt::Debug for Call<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.inner {
             Inner::Queued(_) => "queued",
+            Inner::Behind(..) => "behind its session's start",
             Inner::Pending(_) => "waiting for room",
             Inner::Refused(_) => "refused",
         };
@@ -269,6 +311,7 @@ impl<T: Send + 'static> IntoFuture for Call<T> {
         CallFuture {
             inner: match self.inner {
                 Inner::Queued(h) => FutInner::Queued(h.into_future()),
+                Inner::Behind(start, h) => FutInner::Behind(start, None, h.into_future()),
                 Inner::Pending(p) => match p.queue_async() {
                     Some(submit) => FutInner::Queueing(submit),
                     None => FutInner::Refused(Some(Error::Cancelled)),
@@ -289,6 +332,8 @@ enum FutInner<T: Send + 'static> {
     /// Waiting for room in a full queue.
     Queueing(Queueing<T>),
     Queued(JobFuture<Reply<T>>),
+    /// Queueing its session's start (once taken from the `Start`), then waiting for its reply.
+    Behind(Arc<Start>, Option<Queueing<()>>, JobFuture<Reply<T>>),
     Refused(Option<Error>),
 }
 
@@ -306,6 +351,18 @@ impl<T: Send + 'static> Future for CallFuture<T> {
                     Poll::Ready(Err(_job)) => self.inner = FutInner::Refused(Some(Error::Closed)),
                 },
                 FutInner::Queued(f) => return Pin::new(f).poll(cx).map(fold),
+                FutInner::Behind(start, queueing, _) => match start.poll_queue(queueing, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => self.inner = FutInner::Refused(Some(e)),
+                    Poll::Ready(Ok(())) => {
+                        let FutInner::Behind(_, _, then) =
+                            std::mem::replace(&mut self.inner, FutInner::Refused(None))
+                        else {
+                            unreachable!("matched above")
+                        };
+                        self.inner = FutInner::Queued(then);
+                    }
+                },
                 FutInner::Refused(e) => {
                     return Poll::Ready(Err(e.take().unwrap_or(Error::Closed)));
                 }

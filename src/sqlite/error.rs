@@ -5,6 +5,10 @@ use std::fmt;
 
 use crate::error::JobError;
 
+/// Any error a closure of its own may fail with (see [`Db::read_any`](super::Db::read_any)):
+/// `?` turns rusqlite's errors, I/O errors and the application's own into it.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
 /// Why a database call produced no value.
 ///
 /// One type for every failure, so `db.read(..).wait()?` (or `.await?`) is the whole story.
@@ -49,6 +53,9 @@ pub enum Error {
     TransactionEndedEarly,
     /// The database could not be opened or set up: the message says which step failed.
     Open(String),
+    /// The closure's own error, kept whole (see [`Db::read_any`](super::Db::read_any)): get it
+    /// back with [`downcast`](Self::downcast) or [`downcast_ref`](Self::downcast_ref).
+    Other(BoxError),
 }
 
 impl Error {
@@ -69,6 +76,75 @@ impl Error {
     pub fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
         self.as_rusqlite()
             .and_then(rusqlite::Error::sqlite_error_code)
+    }
+}
+
+impl Error {
+    /// Folds a closure's own error into an `Error`: a rusqlite error (or an `Error`) inside
+    /// the box is classified as if it had been returned bare; anything else is kept whole as
+    /// [`Other`](Self::Other).
+    pub(crate) fn from_boxed(e: BoxError) -> Self {
+        match e.downcast::<rusqlite::Error>() {
+            Ok(e) => Self::from(*e),
+            Err(e) => match e.downcast::<Self>() {
+                Ok(e) => *e,
+                Err(e) => Self::Other(e),
+            },
+        }
+    }
+
+    /// The closure's own error, if it is an `E` ([`Other`](Self::Other) holding an `E`).
+    ///
+    /// # Examples
+    /// ```
+    /// use offthread::sqlite::Db;
+    /// #[derive(Debug)]
+    /// struct Overdrawn;
+    /// impl std::fmt::Display for Overdrawn {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("overdrawn")
+    ///     }
+    /// }
+    /// impl std::error::Error for Overdrawn {}
+    ///
+    /// let db = Db::open_in_memory()?;
+    /// let failed = db.read_any(|_| Err::<(), _>(Overdrawn.into())).wait().unwrap_err();
+    /// assert!(failed.downcast_ref::<Overdrawn>().is_some());
+    /// # Ok::<(), offthread::sqlite::Error>(())
+    /// ```
+    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
+        match self {
+            Self::Other(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// The closure's own error, if it is an `E`.
+    ///
+    /// # Errors
+    /// The `Error` back, unchanged, when it holds no `E`.
+    pub fn downcast<E: StdError + 'static>(self) -> Result<E, Self> {
+        match self {
+            Self::Other(e) => e.downcast().map(|e| *e).map_err(Self::Other),
+            other => Err(other),
+        }
+    }
+}
+
+/// What a closure may fail with: rusqlite's error, or any error at all ([`BoxError`]).
+pub(crate) trait ClosureError {
+    fn into_error(self) -> Error;
+}
+
+impl ClosureError for rusqlite::Error {
+    fn into_error(self) -> Error {
+        Error::from(self)
+    }
+}
+
+impl ClosureError for BoxError {
+    fn into_error(self) -> Error {
+        Error::from_boxed(self)
     }
 }
 
@@ -117,12 +193,16 @@ impl fmt::Display for Error {
                 "the closure committed or rolled back a managed transaction; nothing was committed",
             ),
             Self::Open(msg) => write!(f, "could not open the database: {msg}"),
+            Self::Other(e) => e.fmt(f),
         }
     }
 }
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.as_rusqlite().map(|e| e as _)
+        match self {
+            Self::Other(e) => e.source(), // transparent: `Display` is the closure error's own
+            _ => self.as_rusqlite().map(|e| e as _),
+        }
     }
 }

@@ -57,13 +57,15 @@ pub struct DbErrors {
     pub panicked: u64,
     /// A transaction left open or ended early by the closure.
     pub transaction: u64,
+    /// A closure's own error ([`Error::Other`](super::Error::Other)).
+    pub closure: u64,
     /// Any other error of a call that ran (a moved file, a refused nested wait, …).
     pub other: u64,
 }
 
 /// The counts behind [`DbErrors`], shared by a database's connections.
 #[derive(Debug, Default)]
-pub(crate) struct ErrorCounts([AtomicU64; 7]);
+pub(crate) struct ErrorCounts([AtomicU64; 8], AtomicU64);
 
 impl ErrorCounts {
     pub(crate) fn count(&self, e: &super::Error) {
@@ -75,10 +77,17 @@ impl ErrorCounts {
             E::Timeout => 3,
             E::Panicked(_) => 4,
             E::TransactionLeftOpen | E::TransactionEndedEarly => 5,
-            _ => 6,
+            E::Other(_) => 6,
+            _ => 7,
         };
         // ORDERING: counters read for a snapshot.
         self.0[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One more wait for a lock held elsewhere (see `busy.rs`).
+    pub(crate) fn busy_retry(&self) {
+        // ORDERING: a counter read for a snapshot.
+        self.1.fetch_add(1, Ordering::Relaxed);
     }
 
     fn snapshot(&self) -> DbErrors {
@@ -91,7 +100,8 @@ impl ErrorCounts {
             timeout: n(3),
             panicked: n(4),
             transaction: n(5),
-            other: n(6),
+            closure: n(6),
+            other: n(7),
         }
     }
 }
@@ -107,6 +117,11 @@ pub struct DbStats {
     pub readers: Option<crate::Stats>,
     /// The calls that ran and failed, by kind of error.
     pub errors: DbErrors,
+    /// How many times a connection waited for a lock held by another connection or process
+    /// (SQLite's busy handler, within [`DbBuilder::busy_timeout`](super::DbBuilder::busy_timeout))
+    /// and tried again. Calls that still found it locked at the timeout are in
+    /// [`DbErrors::busy`].
+    pub busy_retries: u64,
 }
 
 impl Db {
@@ -134,6 +149,8 @@ impl Db {
             writer: self.inner.writer.stats(),
             readers: self.inner.readers.as_ref().map(StatePool::stats),
             errors: self.inner.errors.snapshot(),
+            // ORDERING: as in `ErrorCounts::count`.
+            busy_retries: self.inner.errors.1.load(Ordering::Relaxed),
         }
     }
 

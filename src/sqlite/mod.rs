@@ -27,6 +27,9 @@
 //! **Results.** Every call returns a [`Call<T>`]: `wait()`, `try_wait()` from a frame loop, or
 //! `.await` under any executor; its outcome is `Result<T, sqlite::Error>`, so one `?` yields the
 //! value whatever failed (SQL, busy, a panic in the closure, a closed database).
+//! A closure that fails with errors of its own — a parse error, an application's "not
+//! allowed" — goes to [`Db::read_any`], [`Db::write_any`] or [`Db::transaction_any`]: `?`
+//! works on every error there, and [`Error::downcast`] gives the closure's own back.
 //!
 //! **Panics and leaks.** A panicking closure becomes [`Error::Panicked`]; its open transaction,
 //! if any, is rolled back and the connection goes on serving. A closure that returns with a
@@ -61,8 +64,10 @@
 //! # Ok::<(), offthread::sqlite::Error>(())
 //! ```
 
+mod any;
 mod backup;
 mod builder;
+mod busy;
 mod call;
 mod error;
 mod file;
@@ -73,6 +78,7 @@ mod managed;
 mod query;
 mod rows;
 mod session;
+mod start;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -95,13 +101,14 @@ pub use rusqlite;
 
 pub use builder::DbBuilder;
 pub use call::{Call, CallFuture};
-pub use error::Error;
+pub use error::{BoxError, Error};
 pub use from_row::FromRow;
 pub use lifecycle::{Closing, DbErrors, DbStats};
 pub use rows::Rows;
 pub use session::Session;
 
 use call::Reply;
+use error::ClosureError;
 use live::Live;
 
 /// A worker's connection, or why it could not be opened.
@@ -311,25 +318,14 @@ impl Db {
         F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let job = move |conn: &mut Connection| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let managed = managed::Managed::begin(None);
-            let value = f(&tx); // on Err (or a panic) `tx` drops: rolled back
-            if managed::ended_early(&tx, &value) {
-                return Err(Error::TransactionEndedEarly);
-            }
-            drop(managed);
-            let value = value?;
-            tx.commit()?;
-            Ok(value)
-        };
-        submit(&self.inner.writer, job, Mode::Write)
+        submit(&self.inner.writer, in_transaction(f), Mode::Write)
     }
 
     /// Starts a write session: a transaction over several calls, which holds the writer for at
     /// most `limit` (then rolls back and resolves [`Error::Timeout`]); see [`Session`]. Returns
-    /// at once; the session begins when the writer reaches it. Waits for room in the writer's
-    /// queue like [`write`](Self::write). Inside the session, a call cannot commit or roll
+    /// at once, even when the writer's queue is full: the session's start then waits until one
+    /// of its calls is waited on (blocking, for room) or awaited (without blocking); the session
+    /// begins when the writer reaches it. Inside the session, a call cannot commit or roll
     /// back the session's transaction itself ([`Error::TransactionEndedEarly`]).
     pub fn session(&self, limit: Duration) -> Session {
         Session::start(&self.inner.writer, limit, &self.inner.live)
@@ -395,6 +391,26 @@ where
             Call::pending(pool.clone(), Box::new(job), read)
         }
         Err((_, why)) => Call::refused(refusal(why)),
+    }
+}
+
+/// A writer's job running `f` inside a `BEGIN IMMEDIATE` transaction (see `Db::transaction`).
+fn in_transaction<T, E, F>(f: F) -> impl FnOnce(&mut Connection) -> Reply<T> + Send + 'static
+where
+    F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    E: ClosureError,
+{
+    move |conn: &mut Connection| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let managed = managed::Managed::begin(None);
+        let value = f(&tx); // on Err (or a panic) `tx` drops: rolled back
+        if managed::ended_early(&tx, &value) {
+            return Err(Error::TransactionEndedEarly);
+        }
+        drop(managed);
+        let value = value.map_err(E::into_error)?;
+        tx.commit()?;
+        Ok(value)
     }
 }
 

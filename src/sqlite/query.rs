@@ -84,8 +84,10 @@ impl Db {
     /// Streams the rows of a query from a reader, in batches of `batch_size` rows (at least 1),
     /// each row mapped by `map` on the reader; see [`Rows`]. At most two batches wait for the
     /// consumer, so a slow consumer holds the reader (and its read snapshot) but bounds
-    /// memory; dropping the stream interrupts the query and frees the reader. Waits for room
-    /// in the readers' queue like [`read`](Self::read).
+    /// memory; dropping the stream interrupts the query and frees the reader. Returns at once,
+    /// even when the readers' queue is full: the query then waits for room when its rows are
+    /// iterated (blocking) or polled as a stream (without blocking), like a [`read`](Self::read)'s
+    /// `Call`; [`Rows::try_next`] queues it only if there is room.
     ///
     /// # Examples
     /// ```

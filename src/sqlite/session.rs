@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rusqlite::{Connection, Params};
 
-use super::call::{Call, Reply};
-use super::{Conn, Error, Live, managed};
+use super::call::{Call, Pending, Reply};
+use super::error::ClosureError;
+use super::start::Start;
+use super::{BoxError, Conn, Error, Live, managed};
+use super::{BoxedJob, call_opts};
 use crate::delivery::ToHandle;
-use crate::engine::Opts;
 use crate::engine::{Refusal, Wait};
 use crate::handle::detached;
 use crate::job::{Stateful, panic_message};
@@ -101,6 +103,8 @@ pub struct Session {
     link: Option<Arc<Link>>,
     /// The writer pool's identity: a call's wait on the writer's own thread is refused.
     writer: usize,
+    /// The session's job, while it waits for room in the writer's queue.
+    start: Option<Arc<Start>>,
 }
 
 /// What a session shares with its job and with its database (which holds it weakly, to end
@@ -142,22 +146,38 @@ impl Session {
                 refuse(msg, why);
             }
         };
-        let queued =
-            writer
-                .core()
-                .submit_job(Stateful(job), Opts::default(), ToHandle, Wait::Until(None));
-        // The job's own handle is not needed: its calls and `ended` report everything.
-        if let Err((_, why)) = queued.map(drop) {
-            *ended.lock() = Some(match why {
-                Refusal::WouldDeadlock => Ended::WouldDeadlock,
-                _ => Ended::Closed,
-            });
+        // Never waits: with the writer's queue full, the job waits in `start` until one of
+        // the session's calls is waited on or awaited.
+        let mut start = None;
+        match writer
+            .core()
+            .submit_job(Stateful(job), call_opts(false), ToHandle, Wait::Never)
+        {
+            // The job's own handle is not needed: its calls and `ended` report everything.
+            Ok(_detached) => {}
+            Err((Stateful(job), Refusal::Full)) => {
+                let job: BoxedJob<()> = Box::new(move |conn| {
+                    job(conn);
+                    Ok(())
+                });
+                start = Some(Arc::new(Start::new(Pending::session_start(
+                    writer.clone(),
+                    job,
+                ))));
+            }
+            Err((_, why)) => {
+                *ended.lock() = Some(match why {
+                    Refusal::WouldDeadlock => Ended::WouldDeadlock,
+                    _ => Ended::Closed,
+                });
+            }
         }
         let link = Arc::new(Link { tx, ended, closing });
         live.add_session(&link);
         Self {
             link: Some(link),
             writer: writer.core().id(),
+            start,
         }
     }
 
@@ -170,6 +190,26 @@ impl Session {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.send_call(f)
+    }
+
+    /// As [`run`](Self::run), for a closure that may fail with any error, as in
+    /// [`Db::read_any`](super::Db::read_any). The session goes on after an `Err`: end it with
+    /// [`rollback`](Self::rollback) when the error means the transaction must not commit.
+    pub fn run_any<T, F>(&self, f: F) -> Call<T>
+    where
+        F: FnOnce(&Connection) -> Result<T, BoxError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.send_call(f)
+    }
+
+    fn send_call<T, E, F>(&self, f: F) -> Call<T>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        E: ClosureError,
+        T: Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
         let msg = Msg::Run(Box::new(move |conn| {
             let (result, end) = match conn {
@@ -179,13 +219,15 @@ impl Session {
                     Ok(r) if managed::ended_early(c, &r) => {
                         (Err(Error::TransactionEndedEarly), true)
                     }
-                    // Interrupted by the progress handler at the session's limit.
-                    Ok(Err(e)) if managed::past_deadline() && is_interrupt(&e) => {
-                        (Err(Error::Timeout), false)
-                    }
-                    // Whatever the result, a transaction SQLite rolled back (a full disk, say)
-                    // ends the session.
-                    Ok(r) => (r.map_err(Error::from), c.is_autocommit()),
+                    Ok(r) => match r.map_err(E::into_error) {
+                        // Interrupted by the progress handler at the session's limit.
+                        Err(Error::Interrupted) if managed::past_deadline() => {
+                            (Err(Error::Timeout), false)
+                        }
+                        // Whatever the result, a transaction SQLite rolled back (a full disk,
+                        // say) ends the session.
+                        r => (r, c.is_autocommit()),
+                    },
                     Err(p) => (Err(Error::Panicked(panic_message(p))), true),
                 },
             };
@@ -193,7 +235,7 @@ impl Session {
             end
         }));
         match self.send(msg) {
-            Ok(()) => Call::queued(detached(rx, self.writer)),
+            Ok(()) => self.call(detached(rx, self.writer)),
             Err(e) => Call::refused(e),
         }
     }
@@ -223,8 +265,16 @@ impl Session {
         let result = self.send(Msg::End(commit, reply));
         self.link = None;
         match result {
-            Ok(()) => Call::queued(detached(rx, self.writer)),
+            Ok(()) => self.call(detached(rx, self.writer)),
             Err(e) => Call::refused(e),
+        }
+    }
+
+    /// The `Call` of a message sent: behind the session's start while that waits for room.
+    fn call<T: Send + 'static>(&self, reply: crate::Handle<Reply<T>>) -> Call<T> {
+        match &self.start {
+            Some(start) => Call::behind(start.clone(), reply),
+            None => Call::queued(reply),
         }
     }
 
