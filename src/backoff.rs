@@ -36,6 +36,15 @@ impl Backoff {
         }
     }
 
+    /// For a caller waiting on a result while more jobs run than there are CPUs: spin, then
+    /// block. A yield would hand the CPU to those jobs and wait behind them.
+    pub(crate) fn spin_only() -> Self {
+        Self {
+            step: Cell::new(0),
+            limit: SPIN_STEPS,
+        }
+    }
+
     /// For a worker waiting for its next job: spin, yield only briefly, then sleep. Yielding
     /// longer would take the CPU from the threads producing the jobs.
     pub(crate) fn short() -> Self {

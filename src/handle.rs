@@ -110,8 +110,15 @@ impl<T> Handle<T> {
         // again costs less than parking and being woken. A job behind others is not looked
         // for: the caller parks at once and leaves the CPU to the workers (and, on a busy
         // machine, to the threads that have work).
-        if self.job.control().starts_next() {
-            let backoff = Backoff::new();
+        let control = self.job.control();
+        if control.starts_next() {
+            // Yielding on a crowded machine puts the caller behind every job that computes,
+            // for a time slice or more: then it only spins before it parks.
+            let backoff = if control.crowded() {
+                Backoff::spin_only()
+            } else {
+                Backoff::new()
+            };
             while !self.rx.has_message() && !backoff.is_completed() {
                 backoff.snooze();
             }

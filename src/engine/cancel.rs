@@ -177,6 +177,11 @@ impl<S: 'static> JobPool<S> for Shared<S> {
         // ORDERING: a hint.
         self.queued_hint.load(Ordering::Relaxed) <= 1
     }
+
+    fn crowded(&self) -> bool {
+        // ORDERING: a hint.
+        self.crowded.load(Ordering::Relaxed)
+    }
 }
 
 impl<S: 'static> Lender for Shared<S> {

@@ -30,6 +30,12 @@ const STALL_TIME: Duration = Duration::from_millis(1);
 /// a short job waits for a busy CPU.
 const LONG_JOB: Duration = Duration::from_millis(10);
 
+/// A long job computes when its thread got at least this share (1/n) of the time the monitor
+/// watched it. A thread waiting on a lock or on I/O gets next to none; one that computes on a
+/// machine crowded with runnable threads gets its fair share of the CPUs, which is small: 10
+/// threads computing on 2 CPUs get a fifth each.
+const COMPUTING_SHARE: u32 = 16;
+
 /// The most workers the monitor looks at per tick (a few microseconds each).
 const SAMPLES: usize = 8;
 
@@ -326,8 +332,8 @@ impl<S: 'static> Shared<S> {
     /// CPU), and the CPU count on top. While no job is long (a CPU too busy to finish short
     /// jobs quickly), it asks for none: more threads would only share the same CPU.
     ///
-    /// A job counts as long when it has run `LONG_JOB` and its thread computed for at least a
-    /// quarter of the time the monitor watched it: a short job whose thread waits for a CPU
+    /// A job counts as long when it has run `LONG_JOB` and its thread computed for at least
+    /// `1/COMPUTING_SHARE` of the time the monitor watched it: a short job whose thread waits for a CPU
     /// held by others (no CPU time) is not long, however old. The workers' own waits (on
     /// SQLite's locks, on the pool's) are no reason to grow either: the probes' "blocked" rule
     /// is not used here. Reads the probes without the lock.
@@ -365,7 +371,7 @@ impl<S: 'static> Shared<S> {
                 {
                     Some(first) => {
                         let watched = at.saturating_duration_since(first.at);
-                        if cpu.saturating_sub(first.cpu) * 4 >= watched {
+                        if cpu.saturating_sub(first.cpu) * COMPUTING_SHARE >= watched {
                             long += 1;
                         }
                         seen.push(*first);

@@ -218,6 +218,9 @@ pub(crate) struct Shared<S> {
     /// A worker is spinning for the next job (mirrors `State::spinning > 0`): a job queued now
     /// is taken within a moment. A hint for callers deciding whether to spin.
     pub(crate) spinner: AtomicBool,
+    /// More jobs run than there are CPUs (`running > eager_workers`). A hint for callers
+    /// deciding whether to yield their CPU while they wait.
+    pub(crate) crowded: AtomicBool,
     /// How long workers recently stayed without work before the next job came (nanoseconds,
     /// a moving average): how long the spinning worker spins (see `worker::spin_budget`).
     pub(crate) recent_gap: AtomicU64,
@@ -267,6 +270,7 @@ impl<S: 'static> Shared<S> {
             exited: Condvar::new(),
             monitor: Condvar::new(),
             queued_hint: Padded(AtomicUsize::new(0)),
+            crowded: AtomicBool::new(false),
             finishing: Padded(AtomicUsize::new(0)),
             spinner: AtomicBool::new(false),
             recent_gap: AtomicU64::new(u64::MAX),
@@ -294,6 +298,13 @@ impl<S: 'static> Shared<S> {
         Prepared {
             cell: Arc::new(JobCell::new(job, sink, pool, state, meta)),
         }
+    }
+
+    /// Keeps `crowded` in step with `running`. Call under the lock after every change.
+    pub(crate) fn publish_running(&self, st: &State<S>) {
+        // ORDERING: a hint; Relaxed is enough.
+        self.crowded
+            .store(st.running > self.config.eager_workers, Ordering::Relaxed);
     }
 
     /// Keeps `queued_hint` in step with the queues. Call under the lock after every change.

@@ -346,6 +346,7 @@ fn run_claimed<S: 'static>(
 ) -> Instant {
     let background = task.state().priority == Priority::Background;
     st.running += 1;
+    shared.publish_running(st);
     if background {
         st.bg_running += 1;
     }
@@ -392,6 +393,7 @@ fn run_claimed<S: 'static>(
         shared.finishing.fetch_sub(1, Ordering::SeqCst);
     }
     st.running -= 1;
+    shared.publish_running(st);
     if background {
         st.bg_running -= 1;
     }

@@ -71,6 +71,10 @@ pub(crate) trait JobPool<S>: Send + Sync {
     fn holds_one_job_at_most(&self) -> bool {
         false
     }
+    /// More jobs run than the machine has CPUs (a hint).
+    fn crowded(&self) -> bool {
+        false
+    }
 }
 
 /// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
@@ -88,6 +92,11 @@ pub(crate) trait Control: Send + Sync {
     /// As `starts_soon`, or next in line: it starts within a worker's wake-up, not behind
     /// other jobs (a hint).
     fn starts_next(&self) -> bool {
+        false
+    }
+    /// The job's pool runs more jobs than the machine has CPUs (a hint): a caller that yields
+    /// its CPU hands it to those jobs, and waits behind them, rather than to its own.
+    fn crowded(&self) -> bool {
         false
     }
     /// RUNNING (or RUNNING_CANCEL) → FINISHED, just before the outcome is delivered.
@@ -189,6 +198,10 @@ where
 
     fn starts_next(&self) -> bool {
         self.starts_soon() || (self.state.is_queued() && self.pool.holds_one_job_at_most())
+    }
+
+    fn crowded(&self) -> bool {
+        self.pool.crowded()
     }
 
     fn mark_finished(&self) {
