@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::engine::worker;
 use crate::engine::{Config, Hook, Shared, SpawnHook};
 use crate::error::{BuildError, BuildErrorKind};
+use crate::WorkerPriority;
 use crate::pool::{Pool, StatePool};
 
 /// Default `max_workers`: blocking calls mostly wait, so many may usefully wait at once (tokio
@@ -28,6 +29,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// | [`queue_capacity`](Self::queue_capacity) | 8192 | room for bursts; a flood beyond it is backpressure, not memory |
 /// | [`thread_name`](Self::thread_name) | `"offthread"` | threads are named `offthread-1`, `offthread-2`, … |
 /// | [`stack_size`](Self::stack_size) | the platform's | |
+/// | [`worker_priority`](Self::worker_priority) | `Normal` | `Low` for a pool that serves a UI thread |
 ///
 /// **How the pool grows.** A job that finds no idle worker (and no worker about to look at the
 /// queue) starts a new thread at once while there are fewer workers than CPUs: that serves
@@ -76,6 +78,7 @@ pub struct PoolBuilder {
     background_workers: Option<usize>,
     thread_name: String,
     stack_size: Option<usize>,
+    priority: WorkerPriority,
     on_start: Option<Hook>,
     on_stop: Option<Hook>,
     before_spawn: Option<SpawnHook>,
@@ -95,6 +98,7 @@ impl PoolBuilder {
             background_workers: None,
             thread_name: "offthread".to_owned(),
             stack_size: None,
+            priority: WorkerPriority::Normal,
             on_start: None,
             on_stop: None,
             before_spawn: None,
@@ -180,6 +184,22 @@ impl PoolBuilder {
     /// The stack size of worker threads, in bytes.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How the OS schedules the pool's threads beside the application's own; see
+    /// [`WorkerPriority`]. Default [`WorkerPriority::Normal`]; a pool that serves a UI thread
+    /// wants [`WorkerPriority::Low`], so that waking a worker never costs the UI thread its CPU.
+    ///
+    /// # Examples
+    /// ```
+    /// use offthread::{Pool, WorkerPriority};
+    /// let ui_pool = Pool::builder().worker_priority(WorkerPriority::Low).build()?;
+    /// assert_eq!(ui_pool.submit(|| 6 * 7)?.wait(), Ok(42));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn worker_priority(mut self, priority: WorkerPriority) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -313,6 +333,7 @@ impl PoolBuilder {
             background_workers,
             thread_name: self.thread_name,
             stack_size: self.stack_size,
+            priority: self.priority,
             on_start: self.on_start,
             on_stop: self.on_stop,
             before_spawn: self.before_spawn,
@@ -379,6 +400,7 @@ impl fmt::Debug for PoolBuilder {
             .field("queue_capacity", &self.queue_capacity)
             .field("thread_name", &self.thread_name)
             .field("stack_size", &self.stack_size)
+            .field("priority", &self.priority)
             .finish_non_exhaustive()
     }
 }

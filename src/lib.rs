@@ -185,6 +185,8 @@ mod pool;
 pub use pool::{Pool, StatePool};
 mod builder;
 pub use builder::PoolBuilder;
+mod priority;
+pub use priority::WorkerPriority;
 mod options;
 pub use options::JobBuilder;
 mod handle;

@@ -15,7 +15,133 @@ pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(not(offthread_loom))]
-pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
+pub(crate) use park::{Condvar, Mutex, MutexGuard};
+
+/// The locks of the pool's state, the stream channel and the inbox: `std`'s futex-based mutex
+/// and condvar behind the part of `parking_lot`'s interface the crate uses (no poisoning,
+/// `wait(&mut guard)`, `MutexGuard::unlocked`).
+///
+/// Why not `parking_lot` itself: a contended `parking_lot` lock spins, then *yields* its
+/// thread several times before it parks. A UI thread that meets a lock held by a worker it
+/// has just preempted then hands its CPU back to that worker with a yield and, the worker
+/// being still runnable, gets it back only at the next scheduler tick: milliseconds. `std`'s
+/// lock spins briefly and parks; the holder's unlock wakes the waiter, which takes its CPU back
+/// at once.
+pub(crate) mod park {
+    use std::ops::{Deref, DerefMut};
+    use std::time::Instant;
+
+    /// A mutex whose lock never reports poisoning: a job's panic never reaches the pool's
+    /// locks, and the crate's own code does not panic while holding one.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
+
+    /// A held lock. The `Option` is `None` only while the lock is released inside
+    /// [`MutexGuard::unlocked`] or [`Condvar::wait`].
+    pub(crate) struct MutexGuard<'a, T> {
+        mutex: &'a std::sync::Mutex<T>,
+        guard: Option<std::sync::MutexGuard<'a, T>>,
+    }
+
+    fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    impl<T> Mutex<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard {
+                mutex: &self.0,
+                guard: Some(lock(&self.0)),
+            }
+        }
+
+        pub(crate) fn into_inner(self) -> T {
+            self.0
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+
+    impl<T> MutexGuard<'_, T> {
+        /// Runs `f` with the lock released, and takes it again.
+        pub(crate) fn unlocked<U>(this: &mut Self, f: impl FnOnce() -> U) -> U {
+            this.guard = None;
+            let out = f();
+            this.guard = Some(lock(this.mutex));
+            out
+        }
+    }
+
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        #[inline]
+        fn deref(&self) -> &T {
+            self.guard.as_deref().expect("lock held")
+        }
+    }
+
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        #[inline]
+        fn deref_mut(&mut self) -> &mut T {
+            self.guard.as_deref_mut().expect("lock held")
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(std::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) const fn new() -> Self {
+            Self(std::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let held = guard.guard.take().expect("lock held");
+            guard.guard = Some(
+                self.0
+                    .wait(held)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+        }
+
+        /// Waits until notified or `deadline`.
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            deadline: Instant,
+        ) -> WaitTimeoutResult {
+            let held = guard.guard.take().expect("lock held");
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            let (held, result) = self
+                .0
+                .wait_timeout(held, timeout)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            guard.guard = Some(held);
+            WaitTimeoutResult(result.timed_out())
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// Whether a timed wait ended at its deadline.
+    pub(crate) struct WaitTimeoutResult(bool);
+
+    impl WaitTimeoutResult {
+        pub(crate) fn timed_out(&self) -> bool {
+            self.0
+        }
+    }
+}
 
 #[cfg(offthread_loom)]
 pub(crate) use model::{Condvar, Mutex, MutexGuard};

@@ -122,6 +122,15 @@ pub(crate) fn worker_start_failed(why: &dyn fmt::Display) {
     tracing::warn!(target: "offthread", error = %why, "worker failed to start");
 }
 
+/// The OS refused to lower a worker's priority (`WorkerPriority::Low`): it runs at normal
+/// priority.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+#[inline]
+pub(crate) fn priority_refused(why: &dyn fmt::Debug) {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(target: "offthread", error = ?why, "worker priority not lowered");
+}
+
 /// A worker thread stopped: idle past its keep-alive (`retired`), or the pool closed.
 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
 #[inline]

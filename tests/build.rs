@@ -198,3 +198,28 @@ fn a_job_submitted_as_build_returns_starts_no_extra_worker() {
         assert_eq!(pool.stats().workers, 1, "round {round}");
     }
 }
+
+/// `WorkerPriority::Low` puts the workers in `SCHED_IDLE` on Linux (policy 5 in field 41 of
+/// the thread's `stat`); `Normal` leaves them in `SCHED_OTHER` (0).
+#[cfg(target_os = "linux")]
+#[test]
+fn low_priority_workers_run_under_sched_idle() {
+    fn policy() -> u32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields after the command name (in parentheses, which may hold spaces).
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split(' ').nth(41 - 3).unwrap().parse().unwrap()
+    }
+    for (priority, want) in [
+        (offthread::WorkerPriority::Low, 5),
+        (offthread::WorkerPriority::Normal, 0),
+    ] {
+        let pool = offthread::Pool::builder()
+            .worker_priority(priority)
+            .build()
+            .unwrap();
+        assert_eq!(pool.submit(policy).unwrap().wait(), Ok(want), "{priority:?}");
+        pool.shutdown();
+    }
+    assert_eq!(policy(), 0, "the caller's own thread is untouched");
+}

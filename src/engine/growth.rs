@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use parking_lot::MutexGuard;
+use crate::sync::park::MutexGuard;
 
 use super::probe::ThreadProbe;
 use super::worker;

@@ -25,7 +25,7 @@ use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::park::{Condvar, Mutex};
 
 use crate::error::JobError;
 use crate::job::{
@@ -81,6 +81,8 @@ pub(crate) struct Config<S> {
     /// Past the eager workers, grow while long jobs that compute hold the workers and jobs
     /// wait (see `Shared::workers_short_of_long_jobs`), instead of by blocked workers.
     pub(crate) grow_behind_long_jobs: bool,
+    /// How the OS schedules the pool's threads.
+    pub(crate) priority: crate::WorkerPriority,
     pub(crate) init: Init<S>,
 }
 

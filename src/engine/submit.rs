@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::task::Waker;
 use std::time::Instant;
 
-use parking_lot::MutexGuard;
+use crate::sync::park::MutexGuard;
 
 use super::{Opts, Shared, State};
 use crate::backoff::Backoff;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::MutexGuard;
+use crate::sync::park::MutexGuard;
 
 use super::probe::ThreadProbe;
 use super::{Deferred, Shared, State};
@@ -60,6 +60,7 @@ pub(crate) fn spawn_monitor<S: 'static>(shared: &Arc<Shared<S>>) -> io::Result<(
             .name(name)
             .stack_size(256 * 1024)
             .spawn(move || {
+                shared.config.priority.apply();
                 let id = blocking::pool_id(&*shared);
                 blocking::join_pool(id, Role::Monitor, shared.clone());
                 shared.monitor();
@@ -116,6 +117,7 @@ impl<S: 'static> Drop for ExitGuard<'_, S> {
 }
 
 fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
+    shared.config.priority.apply();
     blocking::join_pool(blocking::pool_id(&**shared), Role::Worker, shared.clone());
     let mut guard = ExitGuard {
         shared,

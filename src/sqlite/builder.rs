@@ -55,6 +55,7 @@ pub struct DbBuilder {
     init: Option<Hook>,
     /// The error counts the connections share (see `DbStats::errors`).
     errors: Arc<ErrorCounts>,
+    priority: crate::WorkerPriority,
 }
 
 impl DbBuilder {
@@ -72,6 +73,7 @@ impl DbBuilder {
             setup: None,
             init: None,
             errors: Arc::default(),
+            priority: crate::WorkerPriority::Normal,
         }
     }
 
@@ -98,6 +100,14 @@ impl DbBuilder {
     /// Default 10 s.
     pub fn reader_keep_alive(mut self, keep_alive: Duration) -> Self {
         self.reader_keep_alive = keep_alive;
+        self
+    }
+
+    /// How the OS schedules the writer and reader threads beside the application's own (see
+    /// [`WorkerPriority`](crate::WorkerPriority)). Default `Normal`; a database that serves a
+    /// UI thread wants `Low`, so that a call never costs the UI thread its CPU.
+    pub fn worker_priority(mut self, priority: crate::WorkerPriority) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -237,6 +247,7 @@ impl fmt::Debug for DbBuilder {
             .field("max_readers", &self.max_readers)
             .field("reader_keep_alive", &self.reader_keep_alive)
             .field("busy_timeout", &self.busy_timeout)
+            .field("priority", &self.priority)
             .field("statement_cache", &self.statement_cache)
             .field("queue_capacity", &self.queue_capacity)
             .field("flags", &self.flags)
@@ -264,6 +275,7 @@ fn start(
             .keep_alive(cfg.reader_keep_alive);
     }
     let pool = builder
+        .worker_priority(cfg.priority)
         .min_workers(*n.start())
         .max_workers(*n.end())
         .queue_capacity(cfg.queue_capacity)
