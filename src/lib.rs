@@ -195,6 +195,8 @@ mod delivery;
 pub use delivery::{Delivery, Ticket, ToCallback, ToHandle, ToInbox};
 mod inbox;
 pub use inbox::{Drain, Inbox};
+#[cfg(unix)]
+pub use inbox::ReadyFd;
 mod lane;
 pub use lane::{Lane, StateLane};
 mod error;

@@ -30,6 +30,15 @@ impl Waiters {
         }
     }
 
+    /// Registers `waker` for a waiter that keeps no id (a stream polled through a shared
+    /// handle), unless a waker that wakes the same task is registered already.
+    pub(crate) fn add(&mut self, waker: &Waker) {
+        if !self.list.iter().any(|(_, w)| w.will_wake(waker)) {
+            let id = self.next_id();
+            self.list.push((id, waker.clone()));
+        }
+    }
+
     /// Forgets the future whose id is in `waiter`, if it is registered.
     pub(crate) fn remove(&mut self, waiter: &mut Option<u64>) {
         if let Some(id) = waiter.take() {

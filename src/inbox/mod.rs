@@ -1,10 +1,16 @@
 //! `Inbox<T, K>`: a bounded completion queue that an event loop drains without blocking.
 
+#[cfg(unix)]
+mod signal;
+#[cfg(unix)]
+pub use signal::ReadyFd;
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::task::Waker;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::blocking;
@@ -13,7 +19,7 @@ use crate::job::{Handoff, Outcome, OutcomeSink, drop_quietly};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::waiters::{Waiters, wake_all};
 
-/// A hook run once per delivery.
+/// The hook run when the inbox becomes non-empty.
 type Wake = Box<dyn Fn() + Send + Sync>;
 
 /// A completion queue for event loops: jobs submitted to it deliver their outcomes here, each
@@ -21,9 +27,15 @@ type Wake = Box<dyn Fn() + Send + Sync>;
 ///
 /// The owner drains it when convenient — a GUI once per frame with [`drain`](Self::drain) or
 /// [`try_recv`](Self::try_recv), which never block; a worker thread with
-/// [`recv`](Self::recv) or [`recv_timeout`](Self::recv_timeout). An optional wake hook
-/// ([`with_wake`](Self::with_wake)) runs once per delivery, on the thread that delivers, so a
-/// GUI can request a repaint or post to its event-loop proxy.
+/// [`recv`](Self::recv) or [`recv_timeout`](Self::recv_timeout); an async task as a
+/// [`Stream`](futures_core::Stream).
+///
+/// **Waking an event loop.** An event loop that sleeps until something happens learns of
+/// outcomes in one of two ways, both *once per batch*, not once per outcome: a wake hook
+/// ([`with_wake`](Self::with_wake)), which runs when the inbox becomes non-empty (request a
+/// repaint, post to the event-loop proxy), and, on Unix, a readiness handle
+/// ([`readiness`](Self::readiness)) that is readable while outcomes wait, for loops built on
+/// `poll`/`epoll`. Either fires again only after the inbox was emptied: on each wake, drain it.
 ///
 /// **Bounded.** An inbox of capacity `n` holds at most `n` outcomes *including those still on
 /// their way*: every submission to it reserves a slot, and receiving the outcome frees it. So a
@@ -74,6 +86,9 @@ struct InboxShared<T, K> {
     room: Condvar,
     capacity: usize,
     wake: Option<Wake>,
+    /// The readiness handle's socket pair, once asked for.
+    #[cfg(unix)]
+    signal: std::sync::OnceLock<signal::Signal>,
 }
 
 struct InboxState<T, K> {
@@ -87,6 +102,10 @@ struct InboxState<T, K> {
     room_waiters: usize,
     /// Futures of `submit_async` waiting for a slot.
     async_waiters: Waiters,
+    /// Tasks polling the inbox as a stream, waiting for an outcome.
+    recv_tasks: Waiters,
+    /// The wake hook (and the readiness handle) fired since the inbox was last emptied.
+    signalled: bool,
 }
 
 impl<T, K> Inbox<T, K> {
@@ -102,10 +121,14 @@ impl<T, K> Inbox<T, K> {
         Self::build(capacity, None)
     }
 
-    /// Like [`new`](Self::new), with a hook that runs once per delivery, on the thread that
-    /// delivers (usually a worker; the canceller's thread for a cancelled job). A panic in the
-    /// hook is caught and counted in [`Stats::callback_panics`](crate::Stats::callback_panics)
-    /// of the pool that delivered; the outcome is already in the inbox by then.
+    /// Like [`new`](Self::new), with a hook that runs when the inbox becomes non-empty: once
+    /// for the first outcome delivered, then not again until the inbox has been emptied (by
+    /// [`try_recv`](Self::try_recv), [`drain`](Self::drain), [`recv`](Self::recv) or the
+    /// stream taking its last outcome). So a burst of deliveries wakes an event loop once, and
+    /// the loop drains everything on each wake. It runs on the thread that delivers (usually a
+    /// worker; the canceller's thread for a cancelled job), after the outcome is in the inbox.
+    /// A panic in the hook is caught and counted in
+    /// [`Stats::callback_panics`](crate::Stats::callback_panics) of the pool that delivered.
     ///
     /// # Examples
     /// ```
@@ -117,10 +140,13 @@ impl<T, K> Inbox<T, K> {
     ///     counter.fetch_add(1, Ordering::Relaxed); // e.g. window.request_redraw()
     /// });
     /// let pool = offthread::Pool::new();
-    /// pool.job(|| 1).inbox(&inbox, ()).submit()?;
-    /// assert!(inbox.recv().is_some());
-    /// pool.shutdown(); // the hook runs just after the outcome lands: join the worker first
-    /// assert_eq!(wakes.load(Ordering::Relaxed), 1);
+    /// for i in 0..3 {
+    ///     pool.job(move || i).inbox(&inbox, ()).submit()?;
+    /// }
+    /// pool.shutdown(); // every outcome delivered, every hook run
+    /// assert_eq!(wakes.load(Ordering::Relaxed), 1); // one wake for the batch
+    /// assert_eq!(inbox.drain().count(), 3);
+    /// pool.job(|| 4).inbox(&inbox, ()).submit()?; // a new pool would do too
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_wake(capacity: usize, wake: impl Fn() + Send + Sync + 'static) -> Self {
@@ -136,11 +162,15 @@ impl<T, K> Inbox<T, K> {
                     receivers: 0,
                     room_waiters: 0,
                     async_waiters: Waiters::default(),
+                    recv_tasks: Waiters::default(),
+                    signalled: false,
                 }),
                 ready: Condvar::new(),
                 room: Condvar::new(),
                 capacity: capacity.max(1),
                 wake,
+                #[cfg(unix)]
+                signal: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -152,8 +182,7 @@ impl<T, K> Inbox<T, K> {
     ///   [`in_flight`](Self::in_flight)).
     pub fn try_recv(&self) -> Option<(K, Outcome<T>)> {
         let mut st = self.shared.state.lock();
-        let item = st.items.pop_front()?;
-        let wakers = self.shared.free_slot(&mut st);
+        let (item, wakers) = self.shared.take(&mut st)?;
         drop(st);
         wake_all(wakers);
         Some(item)
@@ -197,8 +226,7 @@ impl<T, K> Inbox<T, K> {
         let mut blocked = None;
         let mut st = self.shared.state.lock();
         loop {
-            if let Some(item) = st.items.pop_front() {
-                let wakers = self.shared.free_slot(&mut st);
+            if let Some((item, wakers)) = self.shared.take(&mut st) {
                 drop(st);
                 wake_all(wakers);
                 return Some(item);
@@ -250,6 +278,71 @@ impl<T, K> Inbox<T, K> {
     pub fn capacity(&self) -> usize {
         self.shared.capacity
     }
+
+    /// A file descriptor that is readable while outcomes wait in this inbox (Unix): register
+    /// it with a `poll`/`epoll` event loop — mio, calloop, glib's `unix_fd_add`, Qt's socket
+    /// notifiers — and drain the inbox when it fires. It becomes readable when the inbox
+    /// becomes non-empty and stops being readable when the inbox is emptied, with one byte in a
+    /// socket pair (made on the first call; later calls hand out the same socket). No timer,
+    /// no callback thread.
+    ///
+    /// # Errors
+    /// The OS refused the socket pair (out of file descriptors).
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use std::os::fd::AsRawFd;
+    /// let inbox = offthread::Inbox::new(8);
+    /// let ready = inbox.readiness()?;
+    /// let fd = ready.as_raw_fd(); // register with the event loop, for readability
+    /// # let _ = fd;
+    /// let pool = offthread::Pool::new();
+    /// pool.job(|| 42).inbox(&inbox, ()).submit()?;
+    /// pool.shutdown(); // here, to wait for the delivery; the loop waits for `fd` instead
+    /// for ((), outcome) in inbox.drain() {
+    ///     assert_eq!(outcome, Ok(42));
+    /// }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn readiness(&self) -> std::io::Result<ReadyFd> {
+        let shared = &self.shared;
+        if let Some(signal) = shared.signal.get() {
+            return signal.handle();
+        }
+        let made = signal::Signal::new()?;
+        let mut st = shared.state.lock();
+        let signal = shared.signal.get_or_init(|| made);
+        if !st.items.is_empty() {
+            // Outcomes already wait: readable at once, and lowered when they are taken.
+            st.signalled = true;
+            signal.raise();
+        }
+        drop(st);
+        signal.handle()
+    }
+}
+
+/// An inbox is also a [`Stream`](futures_core::Stream) of its outcomes, for a task that awaits
+/// them: `inbox.next().await` (with `futures`' `StreamExt`). The stream never ends — an inbox
+/// stays open as long as it exists, and jobs may be submitted to it at any time — so a loop
+/// over it runs until the task is dropped or stops itself.
+impl<T, K> futures_core::Stream for Inbox<T, K> {
+    type Item = (K, Outcome<T>);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut st = self.shared.state.lock();
+        if let Some((item, wakers)) = self.shared.take(&mut st) {
+            drop(st);
+            wake_all(wakers);
+            return Poll::Ready(Some(item));
+        }
+        // Woken by the next delivery, which takes every registration.
+        st.recv_tasks.add(cx.waker());
+        Poll::Pending
+    }
 }
 
 impl<T: Send + 'static, K: Send + 'static> Inbox<T, K> {
@@ -270,6 +363,22 @@ impl<T, K> fmt::Debug for Inbox<T, K> {
 }
 
 impl<T, K> InboxShared<T, K> {
+    /// Takes the oldest outcome, if any, with the async submitters to wake once the lock is
+    /// released. Emptying the inbox re-arms its wake hook and lowers its readiness handle.
+    fn take(&self, st: &mut InboxState<T, K>) -> Option<((K, Outcome<T>), Vec<Waker>)> {
+        let item = st.items.pop_front()?;
+        if st.items.is_empty() && st.signalled {
+            st.signalled = false;
+            // Under the lock: a delivery that follows raises it again, after this.
+            #[cfg(unix)]
+            if let Some(signal) = self.signal.get() {
+                signal.lower();
+            }
+        }
+        let wakers = self.free_slot(st);
+        Some((item, wakers))
+    }
+
     /// Frees one slot (an outcome was received, or a reservation given back): wakes one blocked
     /// submitter and hands back the async waiters to wake outside the lock.
     fn free_slot(&self, st: &mut InboxState<T, K>) -> Vec<Waker> {
@@ -385,16 +494,24 @@ impl<T: Send + 'static, K: Send + 'static> OutcomeSink for InboxSink<T, K> {
         if st.receivers > 0 {
             shared.ready.notify_one();
         }
+        let first = !st.signalled;
+        st.signalled = true;
+        #[cfg(unix)]
+        if first && let Some(signal) = shared.signal.get() {
+            signal.raise(); // under the lock: see `take`
+        }
+        let tasks = st.recv_tasks.take();
         drop(st);
+        wake_all(tasks);
         let panicked = match &shared.wake {
-            Some(wake) => match panic::catch_unwind(AssertUnwindSafe(wake)) {
+            Some(wake) if first => match panic::catch_unwind(AssertUnwindSafe(wake)) {
                 Ok(()) => false,
                 Err(payload) => {
                     drop_quietly(payload);
                     true
                 }
             },
-            None => false,
+            _ => false,
         };
         // The last reference may be ours (every `Inbox` dropped): the outcomes die here, and
         // their `Drop` must not unwind into the worker.
