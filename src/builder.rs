@@ -4,10 +4,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::WorkerPriority;
 use crate::engine::worker;
 use crate::engine::{Config, Hook, Shared, SpawnHook};
 use crate::error::{BuildError, BuildErrorKind};
-use crate::WorkerPriority;
 use crate::pool::{Pool, StatePool};
 
 /// Default `max_workers`: blocking calls mostly wait, so many may usefully wait at once (tokio

@@ -230,6 +230,15 @@ impl<T> Handle<T> {
         }
     }
 
+    /// Turns the handle into a [`Promise`](crate::Promise), whose result a frame loop looks at
+    /// by reference each frame ([`Promise::ready`](crate::Promise::ready)).
+    pub fn into_promise(self) -> crate::Promise<Outcome<T>>
+    where
+        T: Send + 'static,
+    {
+        crate::Promise::from(self)
+    }
+
     /// `true` once the job has resolved, so that `wait` and `try_wait` return at once.
     /// Never blocks.
     pub fn is_finished(&self) -> bool {

@@ -191,12 +191,14 @@ mod options;
 pub use options::JobBuilder;
 mod handle;
 pub use handle::{Handle, JobFuture};
+mod promise;
+pub use promise::Promise;
 mod delivery;
 pub use delivery::{Delivery, Ticket, ToCallback, ToHandle, ToInbox};
 mod inbox;
-pub use inbox::{Drain, Inbox};
 #[cfg(unix)]
 pub use inbox::ReadyFd;
+pub use inbox::{Drain, Inbox};
 mod lane;
 pub use lane::{Lane, StateLane};
 mod error;

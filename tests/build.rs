@@ -218,7 +218,11 @@ fn low_priority_workers_run_under_sched_idle() {
             .worker_priority(priority)
             .build()
             .unwrap();
-        assert_eq!(pool.submit(policy).unwrap().wait(), Ok(want), "{priority:?}");
+        assert_eq!(
+            pool.submit(policy).unwrap().wait(),
+            Ok(want),
+            "{priority:?}"
+        );
         pool.shutdown();
     }
     assert_eq!(policy(), 0, "the caller's own thread is untouched");

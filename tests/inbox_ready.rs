@@ -29,7 +29,10 @@ mod readiness {
             let gate = Gate::new();
             let pool = Pool::builder().max_workers(1).build().unwrap();
             let g = gate.clone();
-            pool.job(move || g.wait()).inbox(&inbox, ()).submit().unwrap();
+            pool.job(move || g.wait())
+                .inbox(&inbox, ())
+                .submit()
+                .unwrap();
             pool.job(|| ()).inbox(&inbox, ()).submit().unwrap();
             assert!(!readable(&fd, now), "nothing delivered yet");
             gate.open();
@@ -82,7 +85,10 @@ fn an_inbox_is_a_stream_that_wakes_its_task() {
             },
             async {
                 for i in 0..3 {
-                    pool.job(move || i * 2).inbox(&submitter, i).submit().unwrap();
+                    pool.job(move || i * 2)
+                        .inbox(&submitter, i)
+                        .submit()
+                        .unwrap();
                 }
             },
         ));

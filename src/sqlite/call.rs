@@ -288,6 +288,25 @@ impl<T: Send + 'static> Call<T> {
     }
 }
 
+impl<T: Send + 'static> crate::promise::Pending<Reply<T>> for Call<T> {
+    fn poll(self: Box<Self>) -> Result<Reply<T>, Box<dyn crate::promise::Pending<Reply<T>>>> {
+        (*self).try_wait().map_err(|c| Box::new(c) as _)
+    }
+
+    fn cancel(&self) -> CancelOutcome {
+        Call::cancel(self)
+    }
+}
+
+impl<T: Send + 'static> Call<T> {
+    /// Turns the call into a [`Promise`](crate::Promise), whose result a frame loop looks at by
+    /// reference each frame. Like [`try_wait`](Self::try_wait), each look at a call made on a
+    /// full queue queues it if there is room by then.
+    pub fn into_promise(self) -> crate::Promise<Reply<T>> {
+        crate::Promise::new(Box::new(self))
+    }
+}
+
 impl<T> fmt::Debug for Call<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.inner {
