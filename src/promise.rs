@@ -87,9 +87,14 @@ impl<T> Promise<T> {
     /// # Errors
     /// The promise back, when the job has not finished yet.
     pub fn try_take(self) -> Result<T, Self> {
-        match self.ready() {
-            Some(_) => Ok(self.done.into_inner().expect("ready")),
-            None => Err(self),
+        self.ready();
+        let Self { pending, done } = self;
+        match done.into_inner() {
+            Some(result) => Ok(result),
+            None => Err(Self {
+                pending,
+                done: OnceCell::new(),
+            }),
         }
     }
 

@@ -19,6 +19,9 @@ use crate::job::{Handoff, Outcome, OutcomeSink, drop_quietly};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::waiters::{Waiters, wake_all};
 
+/// An outcome taken from the inbox, and the submitters to wake for the slot it freed.
+type Taken<T, K> = ((K, Outcome<T>), Vec<Waker>);
+
 /// The hook run when the inbox becomes non-empty.
 type Wake = Box<dyn Fn() + Send + Sync>;
 
@@ -365,7 +368,7 @@ impl<T, K> fmt::Debug for Inbox<T, K> {
 impl<T, K> InboxShared<T, K> {
     /// Takes the oldest outcome, if any, with the async submitters to wake once the lock is
     /// released. Emptying the inbox re-arms its wake hook and lowers its readiness handle.
-    fn take(&self, st: &mut InboxState<T, K>) -> Option<((K, Outcome<T>), Vec<Waker>)> {
+    fn take(&self, st: &mut InboxState<T, K>) -> Option<Taken<T, K>> {
         let item = st.items.pop_front()?;
         if st.items.is_empty() && st.signalled {
             st.signalled = false;
