@@ -390,6 +390,21 @@ impl<T: Send + 'static> Future for CallFuture<T> {
     }
 }
 
+impl<T: Send + 'static> CallFuture<T> {
+    /// Cancels the call, as [`Call::cancel`] does; a call still waiting for room is dropped
+    /// unrun. The future then resolves the cancelled call's result.
+    pub fn cancel(&mut self) -> CancelOutcome {
+        match &self.inner {
+            FutInner::Queued(f) | FutInner::Behind(_, _, f) => f.cancel(),
+            FutInner::Queueing(_) => {
+                self.inner = FutInner::Refused(Some(Error::Cancelled));
+                CancelOutcome::Dequeued
+            }
+            FutInner::Refused(_) => CancelOutcome::Finished,
+        }
+    }
+}
+
 impl<T: Send + 'static> fmt::Debug for CallFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallFuture").finish_non_exhaustive()
