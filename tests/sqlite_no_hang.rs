@@ -297,6 +297,13 @@ fn full_writer_queue(dir: &TempDir, gate: &Gate) -> (Db, Vec<offthread::sqlite::
         .init(|c| c.execute_batch("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
         .open()
         .unwrap();
+    let held = hold_writer(&db, gate);
+    let queued = db.write(|c| c.execute_batch("INSERT INTO t VALUES (0)"));
+    (db, vec![held, queued])
+}
+
+/// A write that holds the writer until `gate` opens; returns once it runs.
+fn hold_writer(db: &Db, gate: &Gate) -> offthread::sqlite::Call<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let g = gate.clone();
     let held = db.write(move |_| {
@@ -305,8 +312,7 @@ fn full_writer_queue(dir: &TempDir, gate: &Gate) -> (Db, Vec<offthread::sqlite::
         Ok(())
     });
     rx.recv().unwrap();
-    let queued = db.write(|c| c.execute_batch("INSERT INTO t VALUES (0)"));
-    (db, vec![held, queued])
+    held
 }
 
 /// `Db::session` never waits for room: on a full writer queue the session's start waits until
@@ -361,15 +367,8 @@ fn a_session_on_a_full_writer_queue_is_awaited_without_blocking_or_dropped_unsta
         // Dropped while waiting for room, with its calls: it never begins, and the writer
         // goes on.
         let gate = Gate::new();
-        let g = gate.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
         let before = db.stats().writer.completed;
-        let held = db.write(move |_| {
-            tx.send(()).unwrap();
-            g.wait();
-            Ok(())
-        });
-        rx.recv().unwrap();
+        let held = hold_writer(&db, &gate);
         let queued = db.execute("INSERT INTO t VALUES (3)", ());
         let s = db.session(HUGE);
         drop(s.execute("INSERT INTO t VALUES (4)", ()));
