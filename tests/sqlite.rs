@@ -1100,14 +1100,7 @@ fn a_call_waiting_for_room_can_be_cancelled_and_a_dropped_write_still_runs() {
         // The writer held the same way: a write made then dropped runs once there is room.
         db.execute("CREATE TABLE t (x)", ()).wait().unwrap();
         let gate = Gate::new();
-        let (tx, rx) = mpsc::channel();
-        let g = gate.clone();
-        let held = db.write(move |_| {
-            tx.send(()).unwrap();
-            g.wait();
-            Ok(())
-        });
-        rx.recv().unwrap();
+        let held = hold_writer(&db, &gate);
         let queued = db.execute("INSERT INTO t VALUES (1)", ());
         let dropped = db.execute("INSERT INTO t VALUES (2)", ());
         // Dropping it waits for room (the one drop that can wait): drop it on its own thread.

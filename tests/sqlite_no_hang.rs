@@ -302,19 +302,6 @@ fn full_writer_queue(dir: &TempDir, gate: &Gate) -> (Db, Vec<offthread::sqlite::
     (db, vec![held, queued])
 }
 
-/// A write that holds the writer until `gate` opens; returns once it runs.
-fn hold_writer(db: &Db, gate: &Gate) -> offthread::sqlite::Call<()> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let g = gate.clone();
-    let held = db.write(move |_| {
-        tx.send(()).unwrap();
-        g.wait();
-        Ok(())
-    });
-    rx.recv().unwrap();
-    held
-}
-
 /// `Db::session` never waits for room: on a full writer queue the session's start waits until
 /// one of its calls is waited on (then blocking, for room) — a call given up at its deadline
 /// leaves it waiting for the next.

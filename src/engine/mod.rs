@@ -304,9 +304,12 @@ impl<S: 'static> Shared<S> {
 
     /// Keeps `crowded` in step with `running`. Call under the lock after every change.
     pub(crate) fn publish_running(&self, st: &State<S>) {
-        // ORDERING: a hint; Relaxed is enough.
-        self.crowded
-            .store(st.running > self.config.eager_workers, Ordering::Relaxed);
+        let crowded = st.running > self.config.eager_workers;
+        // ORDERING: a hint; Relaxed is enough. Written only when it changes: a store on every
+        // job's start and end would move the cache line between the callers that read it.
+        if self.crowded.load(Ordering::Relaxed) != crowded {
+            self.crowded.store(crowded, Ordering::Relaxed);
+        }
     }
 
     /// Keeps `queued_hint` in step with the queues. Call under the lock after every change.

@@ -168,3 +168,17 @@ pub fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 's
         }
     }
 }
+
+/// A write that holds `db`'s writer until `gate` opens; returns once it runs.
+#[cfg(any(feature = "sqlite", feature = "sqlite-system"))]
+pub fn hold_writer(db: &offthread::sqlite::Db, gate: &Gate) -> offthread::sqlite::Call<()> {
+    let (tx, rx) = mpsc::channel();
+    let g = gate.clone();
+    let held = db.write(move |_| {
+        tx.send(()).unwrap();
+        g.wait();
+        Ok(())
+    });
+    rx.recv().unwrap();
+    held
+}
