@@ -299,12 +299,18 @@ impl<T> IntoFuture for Handle<T> {
 /// waker.
 const FIRST_POLL_SPIN: std::time::Duration = std::time::Duration::from_micros(2);
 
+/// How long a worker that looks for work takes to pick a job up while it holds its CPU.
+const PICK_UP: std::time::Duration = std::time::Duration::from_micros(1);
+
 /// The future of a [`Handle`], made by `.await` or [`IntoFuture::into_future`].
 ///
 /// Its first poll looks for the outcome for up to 2 µs while a worker runs the job (or is
 /// spinning to take it), since a short job often finishes in that time; parking the task and
 /// being woken would cost more. A job that waits behind others is not looked for: the poll
-/// registers the waker at once. Later polls never spin.
+/// registers the waker at once. Later polls never spin. If the spinning worker has not taken
+/// the job within 1 µs, it is off its CPU — most often behind the very thread that polls, on
+/// the same CPU — and the poll has an idle worker woken, or one started up to the number of
+/// CPUs, to take the job instead.
 ///
 /// Dropping it detaches the job, as dropping the handle does. Like every future, it must not
 /// be polled again once it returned `Ready`; if it is, it returns
@@ -337,7 +343,18 @@ impl<T> Future for JobFuture<T> {
             // looking again for a moment costs less than parking the task and being woken. A
             // job behind others is not looked for at all.
             let start = std::time::Instant::now();
-            while looking(&self) && start.elapsed() < FIRST_POLL_SPIN {
+            let mut nudged = false;
+            while looking(&self) {
+                let looked = start.elapsed();
+                if !nudged && looked >= PICK_UP {
+                    // The worker that looked for work has not taken this job: it is off its
+                    // CPU (often behind this very thread). Have another take it.
+                    nudged = true;
+                    self.job.control().nudge();
+                }
+                if looked >= FIRST_POLL_SPIN {
+                    break;
+                }
                 for _ in 0..8 {
                     std::hint::spin_loop();
                 }

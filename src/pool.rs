@@ -265,3 +265,82 @@ impl<S: 'static> fmt::Debug for StatePool<S> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Runs `f` on its own thread; a hang fails the test instead of stalling it.
+    fn watchdog(f: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = mpsc::channel();
+        let runner = std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if let Err(panic) = runner.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang"),
+        }
+    }
+
+    #[test]
+    fn a_first_poll_brings_a_worker_for_a_job_left_to_one_that_did_not_come() {
+        watchdog(|| {
+            let pool = Pool::builder()
+                .min_workers(1)
+                .max_workers(2)
+                .build()
+                .unwrap();
+            let (held_tx, held_rx) = mpsc::channel();
+            let (open_tx, open_rx) = mpsc::channel::<()>();
+            let first = pool
+                .submit(move || {
+                    held_tx.send(()).unwrap();
+                    let _ = open_rx.recv();
+                })
+                .unwrap();
+            held_rx.recv().unwrap();
+            // Pretend a worker is spinning for work and on its way (as one that has just
+            // delivered an outcome is), but off its CPU: the submit leaves the job to it, and
+            // nobody comes.
+            let shared = pool.core().shared().clone();
+            shared.finishing.fetch_add(1, Ordering::SeqCst);
+            shared.spinner.store(true, Ordering::Relaxed);
+            let second = pool.submit(|| 2).unwrap();
+            assert_eq!(
+                pool.stats().workers,
+                1,
+                "the job was left to the coming worker"
+            );
+            let mut future = std::pin::pin!(second.into_future());
+            let first_poll = future
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+            if num_cpus::get() >= 2 {
+                // The first poll saw the job untaken and had a worker started for it, which
+                // runs it while the first job still holds the other.
+                let outcome = match first_poll {
+                    std::task::Poll::Ready(outcome) => outcome,
+                    std::task::Poll::Pending => pollster::block_on(future),
+                };
+                assert_eq!(outcome, Ok(2));
+                assert_eq!(pool.stats().workers, 2);
+            } else {
+                // One CPU: no thread is started beyond the CPU count.
+                assert!(first_poll.is_pending());
+                assert_eq!(pool.stats().workers, 1);
+            }
+            shared.finishing.fetch_sub(1, Ordering::SeqCst);
+            open_tx.send(()).unwrap();
+            first.wait().unwrap();
+        });
+    }
+}

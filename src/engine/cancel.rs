@@ -182,6 +182,25 @@ impl<S: 'static> JobPool<S> for Shared<S> {
         // ORDERING: a hint.
         self.crowded.load(Ordering::Relaxed)
     }
+
+    fn nudge(&self) {
+        let mut st = self.state.lock();
+        if self.startable(&st) == 0 {
+            return;
+        }
+        let grow = if st.idle > 0 {
+            if st.wakeups == 0 {
+                self.wake_one(&mut st);
+            }
+            false
+        } else {
+            st.workers < self.config.eager_workers && self.reserve_worker(&mut st)
+        };
+        drop(st);
+        if grow {
+            self.start_reserved_worker();
+        }
+    }
 }
 
 impl<S: 'static> Lender for Shared<S> {

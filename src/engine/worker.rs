@@ -198,6 +198,10 @@ fn serve<'a, S: 'static>(
     // read serves as a job's end and the start of the idleness after it; another as the end
     // of idleness and the start of the next job.
     let mut last_end: Option<Instant> = None;
+    // Whether this worker was the one spinning for the next job in its current idleness:
+    // only that worker's wait measures the gap between jobs. (One that slept at once, while
+    // another spun, may sleep through many jobs that others took.)
+    let mut spun = false;
     'serve: loop {
         let next = next_task(shared, &mut st, id, &mut expired);
         let mut found_at = None;
@@ -205,7 +209,9 @@ fn serve<'a, S: 'static>(
             && let Some(since) = idle_since.take()
         {
             let now = Instant::now();
-            note_gap(shared, now.saturating_duration_since(since));
+            if std::mem::take(&mut spun) {
+                note_gap(shared, now.saturating_duration_since(since));
+            }
             found_at = Some(now);
         }
         // Jobs whose start deadline passed while queued resolve `Expired`, after the lock.
@@ -240,6 +246,7 @@ fn serve<'a, S: 'static>(
         last_end = None;
         if st.spinning == 0 {
             st.spinning += 1;
+            spun = true;
             // ORDERING: a hint for callers (see `Shared::spinner`).
             shared.spinner.store(true, Ordering::Relaxed);
             drop(st);
@@ -253,7 +260,7 @@ fn serve<'a, S: 'static>(
             // Then spin on, without yielding: a worker that yields lets the scheduler stack it
             // on the caller's CPU, and the two then take turns on one core.
             while idle() && !cfg!(offthread_loom) && since.elapsed() < budget {
-                for _ in 0..64 {
+                for _ in 0..8 {
                     std::hint::spin_loop();
                 }
             }
@@ -304,8 +311,11 @@ fn serve<'a, S: 'static>(
 const MAX_SPIN: Duration = Duration::from_micros(50);
 
 /// Records how long a worker waited between running out of work and finding the next job.
+/// A gap is counted as `MAX_SPIN` at most: any gap that long already means "do not spin", and
+/// one long pause (a caller that stopped for a while) must not keep the average there for
+/// the dozens of short gaps after it.
 fn note_gap<S>(shared: &Shared<S>, gap: Duration) {
-    let gap = u64::try_from(gap.as_nanos()).unwrap_or(u64::MAX);
+    let gap = u64::try_from(gap.min(MAX_SPIN).as_nanos()).unwrap_or(u64::MAX);
     // ORDERING: a statistic; a lost update only shifts the average a little.
     let old = shared.recent_gap.load(Ordering::Relaxed);
     let new = if old == u64::MAX {

@@ -75,6 +75,9 @@ pub(crate) trait JobPool<S>: Send + Sync {
     fn crowded(&self) -> bool {
         false
     }
+    /// A queued job was not taken although a worker counted as about to take it: that worker
+    /// is off its CPU. Wakes an idle worker, or starts one up to the CPU count.
+    fn nudge(&self) {}
 }
 
 /// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
@@ -89,6 +92,8 @@ pub(crate) trait Control: Send + Sync {
     fn starts_soon(&self) -> bool {
         false
     }
+    /// The job is still queued though a worker looked for it: see `JobPool::nudge`.
+    fn nudge(&self) {}
     /// As `starts_soon`, or next in line: it starts within a worker's wake-up, not behind
     /// other jobs (a hint).
     fn starts_next(&self) -> bool {
@@ -198,6 +203,12 @@ where
 
     fn starts_next(&self) -> bool {
         self.starts_soon() || (self.state.is_queued() && self.pool.holds_one_job_at_most())
+    }
+
+    fn nudge(&self) {
+        if self.state.is_queued() {
+            self.pool.nudge();
+        }
     }
 
     fn crowded(&self) -> bool {
