@@ -67,6 +67,11 @@ impl Backoff {
         self.step.set(step + 1);
     }
 
+    /// `true` if the next [`snooze`](Self::snooze) yields the CPU instead of spinning.
+    pub(crate) fn yields_next(&self) -> bool {
+        self.step.get() >= SPIN_STEPS
+    }
+
     /// `true` once spinning is no longer worth it.
     pub(crate) fn is_completed(&self) -> bool {
         // Under loom a spin is only more interleavings to explore: block at once.

@@ -119,7 +119,18 @@ impl<T> Handle<T> {
             } else {
                 Backoff::new()
             };
+            let mut nudged = false;
             while !self.rx.has_message() && !backoff.is_completed() {
+                if !nudged && backoff.yields_next() {
+                    // Spun for about a microsecond: a job still queued with a worker spinning
+                    // for it was left by a worker off its CPU (see `JobFuture`). An idle
+                    // worker is woken for it; none is started, as the yields below hand the
+                    // CPU to that worker if it shares this one.
+                    nudged = true;
+                    if control.starts_soon() {
+                        control.nudge(false);
+                    }
+                }
                 backoff.snooze();
             }
         }
@@ -350,7 +361,7 @@ impl<T> Future for JobFuture<T> {
                     // The worker that looked for work has not taken this job: it is off its
                     // CPU (often behind this very thread). Have another take it.
                     nudged = true;
-                    self.job.control().nudge();
+                    self.job.control().nudge(true);
                 }
                 if looked >= FIRST_POLL_SPIN {
                     break;

@@ -183,19 +183,24 @@ impl<S: 'static> JobPool<S> for Shared<S> {
         self.crowded.load(Ordering::Relaxed)
     }
 
-    fn nudge(&self) {
+    fn nudge(&self, start: bool) {
         let mut st = self.state.lock();
         if self.startable(&st) == 0 {
             return;
         }
-        let grow = if st.idle > 0 {
+        let mut grow = false;
+        if st.idle > 0 {
             if st.wakeups == 0 {
                 self.wake_one(&mut st);
             }
-            false
         } else {
-            st.workers < self.config.eager_workers && self.reserve_worker(&mut st)
-        };
+            grow = start && st.workers < self.config.eager_workers && self.reserve_worker(&mut st);
+            if !grow {
+                return;
+            }
+        }
+        // ORDERING: a hint; the spinner reads it under the lock, with the counts it goes by.
+        self.stand_down.store(true, Ordering::Relaxed);
         drop(st);
         if grow {
             self.start_reserved_worker();

@@ -220,6 +220,10 @@ pub(crate) struct Shared<S> {
     /// A worker is spinning for the next job (mirrors `State::spinning > 0`): a job queued now
     /// is taken within a moment. A hint for callers deciding whether to spin.
     pub(crate) spinner: AtomicBool,
+    /// A caller found the spinning worker off its CPU and had another worker woken or started
+    /// for its job (`JobPool::nudge`): the spinner, once back, leaves the job to that worker
+    /// and sleeps instead.
+    pub(crate) stand_down: AtomicBool,
     /// More jobs run than there are CPUs (`running > eager_workers`). A hint for callers
     /// deciding whether to yield their CPU while they wait.
     pub(crate) crowded: AtomicBool,
@@ -275,6 +279,7 @@ impl<S: 'static> Shared<S> {
             crowded: AtomicBool::new(false),
             finishing: Padded(AtomicUsize::new(0)),
             spinner: AtomicBool::new(false),
+            stand_down: AtomicBool::new(false),
             recent_gap: AtomicU64::new(u64::MAX),
             callback_panics: AtomicU64::new(0),
             me: me.clone(),

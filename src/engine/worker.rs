@@ -249,6 +249,8 @@ fn serve<'a, S: 'static>(
             spun = true;
             // ORDERING: a hint for callers (see `Shared::spinner`).
             shared.spinner.store(true, Ordering::Relaxed);
+            // ORDERING: a hint (see `Shared::stand_down`); one left from before is stale.
+            shared.stand_down.store(false, Ordering::Relaxed);
             drop(st);
             let budget = spin_budget(shared);
             let backoff = Backoff::short();
@@ -267,7 +269,12 @@ fn serve<'a, S: 'static>(
             shared.spinner.store(false, Ordering::Relaxed);
             st = shared.state.lock();
             st.spinning -= 1;
-            if st.closed || shared.startable(&st) > 0 || has_private(&st, id) {
+            // A caller found this worker off its CPU while it spun, and had another come for
+            // the job: leave it to that one (placed on a free CPU) and sleep.
+            // ORDERING: a hint, read under the lock.
+            let stand_down = shared.stand_down.swap(false, Ordering::Relaxed)
+                && shared.startable(&st) <= shared.coming(&st);
+            if st.closed || has_private(&st, id) || (shared.startable(&st) > 0 && !stand_down) {
                 continue 'serve;
             }
         }

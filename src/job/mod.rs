@@ -76,8 +76,10 @@ pub(crate) trait JobPool<S>: Send + Sync {
         false
     }
     /// A queued job was not taken although a worker counted as about to take it: that worker
-    /// is off its CPU. Wakes an idle worker, or starts one up to the CPU count.
-    fn nudge(&self) {}
+    /// is off its CPU. Wakes an idle worker, or, if `start`, starts one up to the CPU count.
+    fn nudge(&self, start: bool) {
+        let _ = start;
+    }
 }
 
 /// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
@@ -93,7 +95,9 @@ pub(crate) trait Control: Send + Sync {
         false
     }
     /// The job is still queued though a worker looked for it: see `JobPool::nudge`.
-    fn nudge(&self) {}
+    fn nudge(&self, start: bool) {
+        let _ = start;
+    }
     /// As `starts_soon`, or next in line: it starts within a worker's wake-up, not behind
     /// other jobs (a hint).
     fn starts_next(&self) -> bool {
@@ -205,9 +209,9 @@ where
         self.starts_soon() || (self.state.is_queued() && self.pool.holds_one_job_at_most())
     }
 
-    fn nudge(&self) {
+    fn nudge(&self, start: bool) {
         if self.state.is_queued() {
-            self.pool.nudge();
+            self.pool.nudge(start);
         }
     }
 
