@@ -77,9 +77,7 @@ pub(crate) trait JobPool<S>: Send + Sync {
     }
     /// A queued job was not taken although a worker counted as about to take it: that worker
     /// is off its CPU. Wakes an idle worker, or, if `start`, starts one up to the CPU count.
-    fn nudge(&self, start: bool) {
-        let _ = start;
-    }
+    fn nudge(&self, _start: bool) {}
 }
 
 /// The operations a [`Handle`](crate::Handle) and `is_cancelled` need, free of the closure's type.
@@ -95,9 +93,7 @@ pub(crate) trait Control: Send + Sync {
         false
     }
     /// The job is still queued though a worker looked for it: see `JobPool::nudge`.
-    fn nudge(&self, start: bool) {
-        let _ = start;
-    }
+    fn nudge(&self, _start: bool) {}
     /// As `starts_soon`, or next in line: it starts within a worker's wake-up, not behind
     /// other jobs (a hint).
     fn starts_next(&self) -> bool {
