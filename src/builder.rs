@@ -33,7 +33,9 @@ const KEEP_ALIVE: Duration = Duration::from_secs(10);
 ///
 /// **How the pool grows.** A job that finds no idle worker (and no worker about to look at the
 /// queue) starts a new thread at once while there are fewer workers than CPUs: that serves
-/// CPU-ish calls. Past the CPU count the pool grows by what its workers are *doing*, not by how
+/// CPU-ish calls. So does a job that the worker about to take it leaves untaken because it is
+/// off its CPU (noticed by a caller awaiting the job; see [`JobFuture`](crate::JobFuture)).
+/// Past the CPU count the pool grows by what its workers are *doing*, not by how
 /// long their jobs run:
 /// - the pool's monitor thread (one per pool, parked while the pool keeps up, so it costs no
 ///   CPU) looks every 200 µs while jobs wait and no worker is idle. A worker asleep in the OS
@@ -227,9 +229,10 @@ impl PoolBuilder {
     /// created.
     ///
     /// The hook runs on whichever thread starts the worker: `build`, a worker, the monitor,
-    /// or a submitter (an interactive job that finds no idle worker, or a pool below its CPU
+    /// a submitter (an interactive job that finds no idle worker, or a pool below its CPU
     /// count starts one on the spot) — `try_submit` included, so a slow hook makes those calls
-    /// slow. Keep it short, and never block in it.
+    /// slow — or a caller whose awaited job a worker off its CPU left untaken. Keep it short,
+    /// and never block in it.
     ///
     /// # Examples
     /// ```
