@@ -272,9 +272,10 @@ fn serve<'a, S: 'static>(
             // A caller found this worker off its CPU while it spun, and had another come for
             // the job: leave it to that one (placed on a free CPU) and sleep.
             // ORDERING: a hint, read under the lock.
-            let stand_down = shared.stand_down.swap(false, Ordering::Relaxed)
-                && shared.startable(&st) <= shared.coming(&st);
-            if st.closed || has_private(&st, id) || (shared.startable(&st) > 0 && !stand_down) {
+            let startable = shared.startable(&st);
+            let stand_down =
+                shared.stand_down.swap(false, Ordering::Relaxed) && startable <= shared.coming(&st);
+            if st.closed || has_private(&st, id) || (startable > 0 && !stand_down) {
                 continue 'serve;
             }
         }
