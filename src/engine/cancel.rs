@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::growth::Kick;
 use super::{Deferred, Shared, State};
 use crate::blocking::{self, Lender};
 use crate::error::JobError;
@@ -65,7 +66,7 @@ impl<S: 'static> Shared<S> {
         }
         if freed {
             self.publish_len(st);
-            after.wakers.extend(self.room_freed(st));
+            self.room_freed(st, after);
         }
     }
 
@@ -131,9 +132,7 @@ impl<S: 'static> Shared<S> {
                 st.queue.push(next);
                 drop(jobs);
                 self.publish_len(st);
-                if self.wake_or_grow(st, priority) {
-                    after.start += 1;
-                }
+                after.kick(self.wake_or_grow(st, priority));
                 return;
             }
         }
@@ -153,7 +152,7 @@ impl<S: 'static> JobPool<S> for Shared<S> {
         }
         st.counts.cancelled += 1;
         self.publish_len(&st);
-        after.wakers.extend(self.room_freed(&mut st));
+        self.room_freed(&mut st, &mut after);
         drop(st);
         after.run(self);
         true
@@ -188,23 +187,22 @@ impl<S: 'static> JobPool<S> for Shared<S> {
         if self.startable(&st) == 0 {
             return;
         }
-        let mut grow = false;
-        if st.idle > 0 {
+        let kick = if st.idle > 0 {
             if st.wakeups == 0 {
-                self.wake_one(&mut st);
+                self.book_wake(&mut st);
+                Kick::Wake
+            } else {
+                Kick::None
             }
+        } else if start && st.workers < self.config.eager_workers && self.reserve_worker(&mut st) {
+            Kick::Start
         } else {
-            grow = start && st.workers < self.config.eager_workers && self.reserve_worker(&mut st);
-            if !grow {
-                return;
-            }
-        }
+            return;
+        };
         // ORDERING: a hint; the spinner reads it under the lock, with the counts it goes by.
         self.stand_down.store(true, Ordering::Relaxed);
         drop(st);
-        if grow {
-            self.start_reserved_worker();
-        }
+        self.kick(kick);
     }
 }
 
@@ -222,11 +220,9 @@ impl<S: 'static> Lender for Shared<S> {
         // This thread stops serving until its wait ends: if jobs wait with no one to take
         // them, wake a worker, or lend one now (the limit just rose by one) rather than after
         // a stall — as for an interactive job, since someone waits on the pool right now.
-        let grow = self.wake_or_grow(&mut st, Priority::Interactive);
+        let kick = self.wake_or_grow(&mut st, Priority::Interactive);
         drop(st);
-        if grow {
-            self.start_reserved_worker();
-        }
+        self.kick(kick);
     }
 
     fn leave_blocked(&self, background: bool) {

@@ -71,30 +71,54 @@ fn blocked_workers(blocked: usize, sampled: usize, workers: usize) -> usize {
     blocked * workers / sampled
 }
 
+/// What a caller must do, once it has released the lock, for the job it just queued.
+#[must_use]
+pub(crate) enum Kick {
+    None,
+    /// Notify `work`: an idle worker was booked out of `idle`.
+    Wake,
+    /// Start the worker reserved in `workers`.
+    Start,
+}
+
 impl<S: 'static> Shared<S> {
-    /// Makes sure some worker will take the job just queued. Returns `true` if the caller must
-    /// start a worker (a slot was reserved for it in `workers`).
-    pub(crate) fn wake_or_grow(&self, st: &mut State<S>, priority: Priority) -> bool {
+    /// Makes sure some worker will take the job just queued: says which worker the caller
+    /// must wake or start once it has released the lock (the choice is booked already).
+    pub(crate) fn wake_or_grow(&self, st: &mut State<S>, priority: Priority) -> Kick {
         if !self.unserved(st) {
-            return false;
+            return Kick::None;
         }
         if st.idle > 0 {
             // One wake-up in flight at a time: the woken worker, finding a backlog, wakes the
             // next (`wake_for_backlog`). Waking one sleeper per submit instead costs a futex
             // pair per job when a fast producer keeps emptying the queue.
             if st.wakeups == 0 {
-                self.wake_one(st);
+                self.book_wake(st);
+                return Kick::Wake;
             }
-            return false;
+            return Kick::None;
         }
         // Past the CPU count, a submit never starts a thread itself: it arms the monitor,
         // which starts workers while the busy ones block instead of using the CPU (see
         // `monitor`). An interactive job is the exception: someone waits on it now.
         if st.workers >= self.config.eager_workers && priority != Priority::Interactive {
             self.arm_monitor(st);
-            return false;
+            return Kick::None;
         }
-        self.reserve_worker(st)
+        if self.reserve_worker(st) {
+            Kick::Start
+        } else {
+            Kick::None
+        }
+    }
+
+    /// Does what `wake_or_grow` booked. Call without the lock.
+    pub(crate) fn kick(&self, kick: Kick) {
+        match kick {
+            Kick::None => {}
+            Kick::Wake => self.work.notify_one(),
+            Kick::Start => self.start_reserved_worker(),
+        }
     }
 
     /// A worker counted as coming (see `job::Handoff`) is busy after all: stop counting it,
@@ -103,11 +127,9 @@ impl<S: 'static> Shared<S> {
         // ORDERING: SeqCst, as the raise (see `Shared::finishing`).
         self.finishing.fetch_sub(1, Ordering::SeqCst);
         let mut st = self.state.lock();
-        let grow = self.wake_or_grow(&mut st, Priority::Normal);
+        let kick = self.wake_or_grow(&mut st, Priority::Normal);
         drop(st);
-        if grow {
-            self.start_reserved_worker();
-        }
+        self.kick(kick);
     }
 
     /// Asks the monitor to watch for a stall. Called by whoever sees jobs waiting with no idle
@@ -120,25 +142,40 @@ impl<S: 'static> Shared<S> {
         }
     }
 
-    /// Wakes one idle worker (it is counted out of `idle` and into `wakeups` at once).
+    /// Wakes one idle worker (it is counted out of `idle` and into `wakeups` at once), under
+    /// the lock: for the rare paths (a worker that failed to start) that hold the lock deep
+    /// inside; the frequent ones book the wake-up and notify after (see `book_wake`).
     pub(crate) fn wake_one(&self, st: &mut State<S>) {
-        st.idle -= 1;
-        st.wakeups += 1;
+        self.book_wake(st);
         self.work.notify_one();
     }
 
+    /// Counts one idle worker out of `idle` and into `wakeups`; the caller notifies `work`
+    /// once it has released the lock. (Notifying after the lock is safe: the worker joined
+    /// `idle` and began its wait under the lock, so the notification cannot come before its
+    /// wait; if another worker begins a wait meanwhile and takes the notification, the first
+    /// stays counted in `idle`.) A holder that makes the futex call inside the lock keeps
+    /// every other thread off the lock for a system call.
+    pub(super) fn book_wake(&self, st: &mut State<S>) {
+        st.idle -= 1;
+        st.wakeups += 1;
+    }
+
     /// Called by a worker that just took a job: if jobs still wait beyond the workers on their
-    /// way, wake one more idle worker (the chain behind `wake_or_grow`'s one-at-a-time rule),
-    /// or, with none idle, arm the monitor.
-    pub(crate) fn wake_for_backlog(&self, st: &mut State<S>) {
+    /// way, book a wake-up for one more idle worker (the chain behind `wake_or_grow`'s
+    /// one-at-a-time rule), or, with none idle, arm the monitor. Returns what to do once the
+    /// lock is released.
+    pub(crate) fn wake_for_backlog(&self, st: &mut State<S>) -> Kick {
         if !self.unserved(st) {
-            return;
+            return Kick::None;
         }
         if st.idle == 0 {
             self.arm_monitor(st);
         } else if st.wakeups == 0 {
-            self.wake_one(st);
+            self.book_wake(st);
+            return Kick::Wake;
         }
+        Kick::None
     }
 
     /// Workers certain to look at the queue soon: spinning on it, just finished a job,

@@ -34,6 +34,7 @@ use crate::job::{
 use crate::stats::{Counts, RunningJob, Stats};
 use crate::waiters::{Waiters, wake_all};
 use cancel::Timer;
+use growth::Kick;
 use probe::ThreadProbe;
 
 /// Keeps a hot atomic on a cache line of its own (128 bytes: adjacent-line prefetch pairs lines).
@@ -169,6 +170,10 @@ impl<S: 'static> State<S> {
 /// code).
 pub(crate) struct Deferred<S> {
     pub(crate) wakers: Vec<Waker>,
+    /// Idle workers booked out of `idle`, to notify.
+    pub(crate) wake: usize,
+    /// A submitter blocked for room, to notify.
+    pub(crate) room: bool,
     pub(crate) start: usize,
     pub(crate) discard: Vec<(Arc<dyn Task<S>>, JobError)>,
 }
@@ -177,17 +182,38 @@ impl<S: 'static> Deferred<S> {
     pub(crate) fn new() -> Self {
         Self {
             wakers: Vec::new(),
+            wake: 0,
+            room: false,
             start: 0,
             discard: Vec::new(),
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.wakers.is_empty() && self.start == 0 && self.discard.is_empty()
+        self.wakers.is_empty()
+            && self.wake == 0
+            && !self.room
+            && self.start == 0
+            && self.discard.is_empty()
+    }
+
+    /// Adds what `wake_or_grow` or `wake_for_backlog` booked.
+    pub(crate) fn kick(&mut self, kick: Kick) {
+        match kick {
+            Kick::None => {}
+            Kick::Wake => self.wake += 1,
+            Kick::Start => self.start += 1,
+        }
     }
 
     /// Does the work. Call without the pool lock.
     pub(crate) fn run(self, shared: &Shared<S>) {
+        for _ in 0..self.wake {
+            shared.work.notify_one();
+        }
+        if self.room {
+            shared.room.notify_one();
+        }
         wake_all(self.wakers);
         for _ in 0..self.start {
             shared.start_reserved_worker();
@@ -324,14 +350,13 @@ impl<S: 'static> Shared<S> {
             .store(st.held() + st.private_len, Ordering::Relaxed);
     }
 
-    /// Called after a queue slot was freed: wakes one blocked submitter, and hands back the
-    /// async waiters to wake once the lock is released.
-    pub(crate) fn room_freed(&self, st: &mut State<S>) -> Vec<Waker> {
-        if st.room_waiters > 0 {
-            self.room.notify_one();
-        }
+    /// Called after a queue slot was freed: books one blocked submitter and the async waiters
+    /// in `after`, to wake once the lock is released. (The blocked submitter began its wait
+    /// under the lock, so a notification after it cannot be lost.)
+    pub(crate) fn room_freed(&self, st: &mut State<S>, after: &mut Deferred<S>) {
+        after.room |= st.room_waiters > 0;
         // Every async waiter retries (see `waiters.rs`).
-        st.async_waiters.take()
+        after.wakers.extend(st.async_waiters.take());
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -287,11 +287,9 @@ impl<S: 'static> Shared<S> {
         let priority = task.state().priority;
         st.queue.push(task);
         self.publish_len(&st);
-        let grow = self.wake_or_grow(&mut st, priority);
+        let kick = self.wake_or_grow(&mut st, priority);
         drop(st);
-        if grow {
-            self.start_reserved_worker();
-        }
+        self.kick(kick);
         cell
     }
 

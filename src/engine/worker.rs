@@ -229,7 +229,7 @@ fn serve<'a, S: 'static>(
             continue 'serve;
         }
         if !after.is_empty() {
-            after.wakers.extend(shared.room_freed(&mut st));
+            shared.room_freed(&mut st, &mut after);
             MutexGuard::unlocked(&mut st, || after.run(shared));
             continue 'serve;
         }
@@ -378,8 +378,8 @@ fn run_claimed<S: 'static>(
         None => false,
     };
     let lane = task.meta().lane().cloned();
-    shared.wake_for_backlog(st);
-    after.wakers.extend(shared.room_freed(st));
+    after.kick(shared.wake_for_backlog(st));
+    shared.room_freed(st, &mut after);
     let handoff = WorkerHandoff {
         shared,
         raised: Cell::new(false),

@@ -45,6 +45,13 @@ struct State {
     spawned: Vec<thread::JoinHandle<()>>,
 }
 
+/// `growth::Kick`: what a caller does once it has released the lock.
+enum Kick {
+    None,
+    Wake,
+    Start,
+}
+
 struct Pool {
     st: Mutex<State>,
     work: Condvar,
@@ -90,30 +97,42 @@ impl Pool {
         true
     }
 
-    /// `Shared::wake_or_grow`, for a job just queued.
-    fn wake_or_grow(&self, st: &mut State) -> bool {
+    /// `Shared::wake_or_grow`, for a job just queued: books what to do once the lock is
+    /// released (the engine notifies after the unlock).
+    fn wake_or_grow(st: &mut State) -> Kick {
         if !Self::unserved(st) {
-            return false;
+            return Kick::None;
         }
         if st.idle > 0 {
             if st.wakeups == 0 {
                 st.idle -= 1;
                 st.wakeups += 1;
-                self.work.notify_one();
+                return Kick::Wake;
             }
-            return false;
+            return Kick::None;
         }
-        Self::reserve(st)
+        if Self::reserve(st) {
+            Kick::Start
+        } else {
+            Kick::None
+        }
+    }
+
+    /// `Shared::kick`: does what `wake_or_grow` booked, without the lock.
+    fn kick(self: &Arc<Self>, kick: Kick) {
+        match kick {
+            Kick::None => {}
+            Kick::Wake => self.work.notify_one(),
+            Kick::Start => self.start_worker(),
+        }
     }
 
     fn submit(self: &Arc<Self>, job: Job) {
         let mut st = self.st.lock().unwrap();
         st.queue.push_back(job);
-        let grow = self.wake_or_grow(&mut st);
+        let kick = Self::wake_or_grow(&mut st);
         drop(st);
-        if grow {
-            self.start_worker();
-        }
+        self.kick(kick);
     }
 
     fn start_worker(self: &Arc<Self>) {
@@ -129,21 +148,9 @@ impl Pool {
             return Err(());
         }
         st.blocked += 1;
-        let grow = Self::unserved(&st)
-            && if st.idle > 0 {
-                if st.wakeups == 0 {
-                    st.idle -= 1;
-                    st.wakeups += 1;
-                    self.work.notify_one();
-                }
-                false
-            } else {
-                Self::reserve(&mut st)
-            };
+        let kick = Self::wake_or_grow(&mut st);
         drop(st);
-        if grow {
-            self.start_worker();
-        }
+        self.kick(kick);
         Ok(())
     }
 
