@@ -353,9 +353,21 @@ impl<T> Future for JobFuture<T> {
             // A short job that a worker runs, or is about to take, is often about to finish:
             // looking again for a moment costs less than parking the task and being woken. A
             // job behind others is not looked for at all.
+            // The outcome is looked for every two `PAUSE`s; the clock and the job's state, which
+            // cost more, only every 16 looks.
             let start = std::time::Instant::now();
             let mut nudged = false;
-            'spin: while looking(&self) {
+            'spin: loop {
+                for _ in 0..16 {
+                    if self.rx.has_message() {
+                        break 'spin;
+                    }
+                    std::hint::spin_loop();
+                    std::hint::spin_loop();
+                }
+                if !looking(&self) {
+                    break;
+                }
                 let looked = start.elapsed();
                 if !nudged && looked >= PICK_UP {
                     // The worker that looked for work has not taken this job: it is off its
@@ -365,15 +377,6 @@ impl<T> Future for JobFuture<T> {
                 }
                 if looked >= FIRST_POLL_SPIN {
                     break;
-                }
-                // The result is looked for every two `PAUSE`s; the clock and the job's state,
-                // which cost more, only every 16 looks.
-                for _ in 0..16 {
-                    if self.rx.has_message() {
-                        break 'spin;
-                    }
-                    std::hint::spin_loop();
-                    std::hint::spin_loop();
                 }
             }
         }
