@@ -351,10 +351,9 @@ impl<T> Future for JobFuture<T> {
         };
         if !std::mem::replace(&mut self.polled, true) && looking(&self) {
             // A short job that a worker runs, or is about to take, is often about to finish:
-            // looking again for a moment costs less than parking the task and being woken. A
-            // job behind others is not looked for at all.
-            // The outcome is looked for every two `PAUSE`s; the clock and the job's state, which
-            // cost more, only every 16 looks.
+            // looking again for a moment costs less than parking the task and being woken (a
+            // job behind others is not looked for at all). The outcome is looked at every two
+            // `PAUSE`s; the clock and the job's state, which cost more, every 16 looks.
             let start = std::time::Instant::now();
             let mut nudged = false;
             'spin: loop {
