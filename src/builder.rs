@@ -8,6 +8,7 @@ use crate::WorkerPriority;
 use crate::engine::worker;
 use crate::engine::{Config, Hook, Shared, SpawnHook};
 use crate::error::{BuildError, BuildErrorKind};
+use crate::handle::detached;
 use crate::pool::{Pool, StatePool};
 
 /// Default `max_workers`: blocking calls mostly wait, so many may usefully wait at once (tokio
@@ -356,7 +357,7 @@ impl PoolBuilder {
         let mut readies = Vec::new();
         let mut failure = None;
         for started in 0..min {
-            let (tx, rx) = oneshot::channel();
+            let (tx, rx) = detached(0);
             match worker::spawn(&shared, Some(tx)) {
                 Ok(()) => readies.push(rx),
                 Err(e) => {
@@ -370,7 +371,7 @@ impl PoolBuilder {
         }
         for ready in readies {
             let started = ready
-                .recv()
+                .wait()
                 .unwrap_or_else(|_| Err("worker thread exited while starting".to_owned()));
             if let Err(msg) = started
                 && failure.is_none()

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::handle::Handle;
 use crate::inbox::{Inbox, InboxSink};
-use crate::job::{CancelOutcome, Handoff, JobRef, Outcome, OutcomeSink, Room, drop_quietly};
+use crate::job::{CancelOutcome, Handoff, JobCell, JobRef, Outcome, OutcomeSink, Room};
+use crate::job::{SlotSink, drop_quietly};
 
 /// Where a job's outcome goes, chosen on a [`JobBuilder`](crate::JobBuilder): [`ToHandle`]
 /// (the default), [`ToInbox`] or [`ToCallback`].
@@ -26,7 +27,7 @@ pub(crate) mod seal {
 
     use super::Delivery;
     use crate::job::OutcomeSink;
-    use crate::job::{JobRef, Room};
+    use crate::job::{JobCell, Room};
     use std::sync::Arc;
 
     pub trait Sealed<T>: Sized {
@@ -37,7 +38,11 @@ pub(crate) mod seal {
         /// Splits the delivery into the sink, the caller's part, and the room to reserve
         /// before queueing (an inbox's capacity), if any.
         fn split(self) -> (Self::Sink, Self::Rest, Option<Arc<dyn Room>>);
-        fn receipt(rest: Self::Rest, job: JobRef) -> <Self as Delivery<T>>::Receipt
+        /// The caller's receipt for the queued `cell`.
+        fn receipt<S: 'static, J: Send + 'static>(
+            rest: Self::Rest,
+            cell: Arc<JobCell<S, J, Self::Sink>>,
+        ) -> <Self as Delivery<T>>::Receipt
         where
             Self: Delivery<T>;
     }
@@ -47,15 +52,18 @@ pub(crate) mod seal {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ToHandle;
 
+#[allow(private_interfaces)]
 impl<T: Send + 'static> seal::Sealed<T> for ToHandle {
-    type Sink = oneshot::Sender<Outcome<T>>;
-    type Rest = oneshot::Receiver<Outcome<T>>;
+    type Sink = SlotSink<T>;
+    type Rest = ();
     fn split(self) -> (Self::Sink, Self::Rest, Option<Arc<dyn Room>>) {
-        let (tx, rx) = oneshot::channel();
-        (tx, rx, None)
+        (SlotSink::new(), (), None)
     }
-    fn receipt(rx: Self::Rest, job: JobRef) -> <Self as Delivery<T>>::Receipt {
-        Handle::new(rx, job)
+    fn receipt<S: 'static, J: Send + 'static>(
+        _: Self::Rest,
+        cell: Arc<JobCell<S, J, Self::Sink>>,
+    ) -> <Self as Delivery<T>>::Receipt {
+        Handle::new(cell)
     }
 }
 
@@ -76,6 +84,7 @@ impl<T, K> fmt::Debug for ToInbox<T, K> {
     }
 }
 
+#[allow(private_interfaces)]
 impl<T: Send + 'static, K: Send + 'static> seal::Sealed<T> for ToInbox<T, K> {
     type Sink = InboxSink<T, K>;
     type Rest = ();
@@ -83,8 +92,13 @@ impl<T: Send + 'static, K: Send + 'static> seal::Sealed<T> for ToInbox<T, K> {
         let room = self.inbox.room();
         (InboxSink::new(self.inbox, self.key), (), Some(room))
     }
-    fn receipt(_: Self::Rest, job: JobRef) -> <Self as Delivery<T>>::Receipt {
-        Ticket { job }
+    fn receipt<S: 'static, J: Send + 'static>(
+        _: Self::Rest,
+        cell: Arc<JobCell<S, J, Self::Sink>>,
+    ) -> <Self as Delivery<T>>::Receipt {
+        Ticket {
+            job: JobRef::new(cell),
+        }
     }
 }
 
@@ -117,7 +131,8 @@ where
     T: Send + 'static,
 {
     type Value = T;
-    fn deliver(self, outcome: Outcome<T>, _: &dyn Handoff) -> bool {
+    type Slot = ();
+    fn deliver(self, outcome: Outcome<T>, (): &(), _: &dyn Handoff) -> bool {
         let callback = self.0;
         match panic::catch_unwind(AssertUnwindSafe(move || callback(outcome))) {
             Ok(()) => false,
@@ -129,6 +144,7 @@ where
     }
 }
 
+#[allow(private_interfaces)]
 impl<C, T> seal::Sealed<T> for ToCallback<C>
 where
     C: FnOnce(Outcome<T>) + Send + 'static,
@@ -139,8 +155,13 @@ where
     fn split(self) -> (Self::Sink, (), Option<Arc<dyn Room>>) {
         (CallbackSink(self.0, PhantomData), (), None)
     }
-    fn receipt(_: Self::Rest, job: JobRef) -> <Self as Delivery<T>>::Receipt {
-        Ticket { job }
+    fn receipt<S: 'static, J: Send + 'static>(
+        _: Self::Rest,
+        cell: Arc<JobCell<S, J, Self::Sink>>,
+    ) -> <Self as Delivery<T>>::Receipt {
+        Ticket {
+            job: JobRef::new(cell),
+        }
     }
 }
 

@@ -7,13 +7,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use oneshot::{RecvTimeoutError, TryRecvError};
-
 use crate::backoff::Backoff;
 use crate::blocking;
 use crate::error::JobError;
-use crate::job::JobRef;
 use crate::job::{self, CancelOutcome, Control, Outcome};
+use crate::job::{Detached, HeldOutcome, OutcomeSlot, Resolver};
 
 /// The caller's side of one submitted job.
 ///
@@ -32,7 +30,8 @@ use crate::job::{self, CancelOutcome, Control, Outcome};
 /// (or, if the value had already arrived, by the thread that drops the handle). Cancel first if
 /// it should not run.
 ///
-/// `Handle` can NOT be `Clone`: exactly one party receives the outcome. It is `Send` when `T` is.
+/// `Handle` can NOT be `Clone`: exactly one party receives the outcome. It is `Send` and `Sync`
+/// (a job's value is always `Send`): another thread may look at it or cancel it meanwhile.
 ///
 /// # Examples
 /// ```
@@ -47,15 +46,35 @@ use crate::job::{self, CancelOutcome, Control, Outcome};
 /// ```
 #[must_use = "dropping a handle detaches its job; call `wait` or `.await` to get its outcome"]
 pub struct Handle<T> {
-    /// Where the worker puts the outcome.
-    rx: oneshot::Receiver<Outcome<T>>,
-    /// The job, for `cancel` (and cancel-on-drop).
-    job: JobRef,
+    /// The job, holding the slot its outcome arrives in.
+    job: JobLink<T>,
+}
+
+/// A handle's (or its future's) reference to the job. Dropping it gives the outcome up (one
+/// that already arrived is dropped here) and tells the job, which cancels itself if it was
+/// submitted with cancel-on-drop and has not started.
+struct JobLink<T>(Arc<dyn HeldOutcome<T>>);
+
+impl<T> JobLink<T> {
+    fn slot(&self) -> &OutcomeSlot<T> {
+        self.0.slot()
+    }
+
+    fn control(&self) -> &dyn Control {
+        &*self.0
+    }
+}
+
+impl<T> Drop for JobLink<T> {
+    fn drop(&mut self) {
+        drop(self.0.slot().abandon());
+        self.0.handle_dropped();
+    }
 }
 
 impl<T> Handle<T> {
-    pub(crate) fn new(rx: oneshot::Receiver<Outcome<T>>, job: JobRef) -> Self {
-        Self { rx, job }
+    pub(crate) fn new(job: Arc<dyn HeldOutcome<T>>) -> Self {
+        Self { job: JobLink(job) }
     }
 
     /// `true` if this wait could never end because the caller is a job of the lane this job
@@ -63,7 +82,7 @@ impl<T> Handle<T> {
     fn waits_on_own_lane(&self) -> bool {
         // The caller's lane first: outside a lane job (most waits) that is one thread-local read.
         let lane = job::current_lane();
-        lane != 0 && lane == self.job.control().lane_id() && !self.rx.has_message()
+        lane != 0 && lane == self.job.control().lane_id() && !self.job.slot().is_resolved()
     }
 
     /// Blocks until the job resolves and returns its outcome.
@@ -120,7 +139,7 @@ impl<T> Handle<T> {
                 Backoff::new()
             };
             let mut nudged = false;
-            while !self.rx.has_message() && !backoff.is_completed() {
+            while !self.job.slot().is_resolved() && !backoff.is_completed() {
                 if !nudged && backoff.yields_next() {
                     // Spun for about a microsecond: a job still queued with a worker spinning
                     // for it was left by a worker off its CPU (see `JobFuture`). An idle
@@ -134,19 +153,16 @@ impl<T> Handle<T> {
                 backoff.snooze();
             }
         }
-        let Self { rx, job } = self;
-        let _blocked = if rx.has_message() {
+        let slot = self.job.slot();
+        let _blocked = if slot.is_resolved() {
             None
         } else {
-            match blocking::enter(job.control().pool_id()) {
+            match blocking::enter(control.pool_id()) {
                 Ok(blocked) => Some(blocked),
                 Err(blocking::WouldDeadlock) => return Err(JobError::WouldDeadlock),
             }
         };
-        match rx.recv() {
-            Ok(outcome) => outcome,
-            Err(_) => Err(JobError::ShutDown),
-        }
+        slot.take()
     }
 
     /// Waits at most `timeout` for the job to resolve.
@@ -188,7 +204,8 @@ impl<T> Handle<T> {
         if self.waits_on_own_lane() {
             return Ok(Err(JobError::WouldDeadlock));
         }
-        let blocked = if self.rx.has_message() {
+        let slot = self.job.slot();
+        let blocked = if slot.is_resolved() {
             None
         } else {
             match blocking::enter(self.job.control().pool_id()) {
@@ -196,13 +213,9 @@ impl<T> Handle<T> {
                 Err(blocking::WouldDeadlock) => return Ok(Err(JobError::WouldDeadlock)),
             }
         };
-        let outcome = self.rx.recv_deadline(deadline);
+        let outcome = slot.take_until(deadline);
         drop(blocked);
-        match outcome {
-            Ok(outcome) => Ok(outcome),
-            Err(RecvTimeoutError::Timeout) => Err(self),
-            Err(RecvTimeoutError::Disconnected) => Ok(Err(JobError::ShutDown)),
-        }
+        outcome.ok_or(self)
     }
 
     /// Returns the outcome if the job has resolved; never blocks.
@@ -234,11 +247,7 @@ impl<T> Handle<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_wait(self) -> Result<Outcome<T>, Self> {
-        match self.rx.try_recv() {
-            Ok(outcome) => Ok(outcome),
-            Err(TryRecvError::Empty) => Err(self),
-            Err(TryRecvError::Disconnected) => Ok(Err(JobError::ShutDown)),
-        }
+        self.job.slot().try_take().ok_or(self)
     }
 
     /// Turns the handle into a [`Promise`](crate::Promise), whose result a frame loop looks at
@@ -253,7 +262,7 @@ impl<T> Handle<T> {
     /// `true` once the job has resolved, so that `wait` and `try_wait` return at once.
     /// Never blocks.
     pub fn is_finished(&self) -> bool {
-        self.rx.has_message() || self.rx.is_closed()
+        self.job.slot().is_resolved()
     }
 
     /// Cancels the job, as far as that is still possible. Never blocks on the job.
@@ -299,7 +308,6 @@ impl<T> IntoFuture for Handle<T> {
 
     fn into_future(self) -> JobFuture<T> {
         JobFuture {
-            rx: self.rx.into_future(),
             job: self.job,
             polled: false,
         }
@@ -329,8 +337,7 @@ const PICK_UP: std::time::Duration = std::time::Duration::from_micros(1);
 /// panicking and never pending forever.
 #[must_use = "futures do nothing unless polled"]
 pub struct JobFuture<T> {
-    rx: oneshot::AsyncReceiver<Outcome<T>>,
-    job: JobRef,
+    job: JobLink<T>,
     /// Polled before: the first poll's short spin is over.
     polled: bool,
 }
@@ -347,7 +354,9 @@ impl<T> Future for JobFuture<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<T>> {
         let looking = |this: &Self| {
-            !cfg!(offthread_loom) && !this.rx.has_message() && this.job.control().starts_soon()
+            !cfg!(offthread_loom)
+                && !this.job.slot().is_resolved()
+                && this.job.control().starts_soon()
         };
         if !std::mem::replace(&mut self.polled, true) && looking(&self) {
             // A short job that a worker runs, or is about to take, is often about to finish:
@@ -358,7 +367,7 @@ impl<T> Future for JobFuture<T> {
             let mut nudged = false;
             'spin: loop {
                 for _ in 0..16 {
-                    if self.rx.has_message() {
+                    if self.job.slot().is_resolved() {
                         break 'spin;
                     }
                     std::hint::spin_loop();
@@ -379,11 +388,7 @@ impl<T> Future for JobFuture<T> {
                 }
             }
         }
-        match Pin::new(&mut self.rx).poll(cx) {
-            Poll::Ready(Ok(outcome)) => Poll::Ready(outcome),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(JobError::ShutDown)),
-            Poll::Pending => Poll::Pending,
-        }
+        self.job.slot().poll_take(cx.waker())
     }
 }
 
@@ -396,25 +401,15 @@ impl<T> fmt::Debug for JobFuture<T> {
 /// A handle whose job resolved before it was ever queued (used by `offthread::run` on a pool
 /// that was shut down).
 pub(crate) fn resolved<T: Send + 'static>(outcome: Outcome<T>) -> Handle<T> {
-    let (tx, rx) = oneshot::channel();
-    let _ = tx.send(outcome);
-    detached(rx, 0)
+    let (resolver, handle) = detached(0);
+    resolver.send(outcome);
+    handle
 }
 
-/// A handle fed by a sender outside the pool's jobs (a write session's calls), served by the
-/// pool `pool_id` (0: none) for the blocking rule. It cannot be cancelled through the pool.
-pub(crate) fn detached<T>(rx: oneshot::Receiver<Outcome<T>>, pool_id: usize) -> Handle<T> {
-    struct Outside(usize);
-    impl Control for Outside {
-        fn cancel(&self) -> CancelOutcome {
-            CancelOutcome::Finished
-        }
-        fn cancel_requested(&self) -> bool {
-            false
-        }
-        fn pool_id(&self) -> usize {
-            self.0
-        }
-    }
-    Handle::new(rx, JobRef::new(Arc::new(Outside(pool_id))))
+/// A handle fed by a [`Resolver`] outside the pool's jobs (a write session's calls), served
+/// by the pool `pool_id` (0: none) for the blocking rule. It cannot be cancelled through the
+/// pool; a resolver dropped unsent resolves it `ShutDown`.
+pub(crate) fn detached<T: Send + 'static>(pool_id: usize) -> (Resolver<T>, Handle<T>) {
+    let slot = Arc::new(Detached::new(pool_id));
+    (Resolver(slot.clone()), Handle::new(slot))
 }

@@ -221,6 +221,8 @@ mod blocking;
 mod engine;
 mod job;
 mod sync;
+#[cfg(test)]
+mod testing;
 mod trace;
 mod waiters;
 

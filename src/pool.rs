@@ -11,7 +11,7 @@ use crate::delivery::{Delivery, ToCallback, ToHandle};
 use crate::engine::{Opts, Shared, Wait};
 use crate::error::{ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError};
 use crate::handle::Handle;
-use crate::job::{JobRef, Outcome, Plain, Stateful};
+use crate::job::{Outcome, Plain, SlotSink, Stateful};
 use crate::lane::{Lane, StateLane};
 use crate::options::{JobBuilder, job_verbs};
 use crate::stats::{RunningJob, Stats};
@@ -242,14 +242,13 @@ impl<S: 'static> StatePool<S> {
         let f = Arc::new(f);
         let make = || {
             let f = f.clone();
-            let (tx, rx) = oneshot::channel::<Outcome<T>>();
-            (Stateful(move |state: &mut S| f(state)), tx, rx)
+            (Stateful(move |state: &mut S| f(state)), SlotSink::new(), ())
         };
         self.core
             .shared()
             .broadcast(make)
             .into_iter()
-            .map(|(cell, rx)| Handle::new(rx, JobRef::new(cell)))
+            .map(|(cell, ())| Handle::new(cell))
             .collect()
     }
 
@@ -269,27 +268,9 @@ impl<S: 'static> fmt::Debug for StatePool<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::watchdog;
     use std::sync::atomic::Ordering;
     use std::sync::mpsc;
-    use std::time::Duration;
-
-    /// Runs `f` on its own thread; a hang fails the test instead of stalling it.
-    fn watchdog(f: impl FnOnce() + Send + 'static) {
-        let (tx, rx) = mpsc::channel();
-        let runner = std::thread::spawn(move || {
-            f();
-            let _ = tx.send(());
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(()) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                if let Err(panic) = runner.join() {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("hang"),
-        }
-    }
 
     #[test]
     fn a_first_poll_brings_a_worker_for_a_job_left_to_one_that_did_not_come() {

@@ -12,8 +12,8 @@ use crate::delivery::{Delivery, seal::Sealed};
 use crate::engine::Opts;
 use crate::engine::{Prepared, Refusal, Shared, Wait};
 use crate::error::{ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError};
+use crate::job::Room;
 use crate::job::{JobCell, JobFn};
-use crate::job::{JobRef, Room};
 use crate::trace;
 
 /// The part every clone shares. Dropping the last one closes intake (without waiting); workers
@@ -135,7 +135,7 @@ impl<S: 'static> Core<S> {
             }
         }
         match shared.submit(shared.prepare(job, sink, opts), wait) {
-            Ok(cell) => Ok(D::receipt(rest, JobRef::new(cell))),
+            Ok(cell) => Ok(D::receipt(rest, cell)),
             Err((prepared, why)) => {
                 let job = prepared.into_job();
                 if let Some(room) = room {
@@ -226,7 +226,7 @@ where
             Ok(cell) => {
                 this.reserved = false; // the slot now belongs to the queued job
                 let job: Arc<JobCell<S, J, Sink<D, T>>> = cell;
-                Poll::Ready(Ok(D::receipt(rest, JobRef::new(job))))
+                Poll::Ready(Ok(D::receipt(rest, job)))
             }
             Err((prepared, Some(why))) => {
                 trace::refused(why.reason());

@@ -1,12 +1,12 @@
 //! The synchronisation that the job state machine and the bounded stream are built on, swapped
-//! for `loom`'s model-checked versions under
-//! `RUSTFLAGS="--cfg offthread_loom --cfg oneshot_loom"` (see `src/loom/`).
+//! for `loom`'s model-checked versions under `RUSTFLAGS="--cfg offthread_loom"` (see
+//! `src/loom/`).
 //!
-//! Only the job's own state and closure slot (`job/`), the stream channel (`stream/chan.rs`),
-//! the inbox (`inbox.rs`), the spin before a wait (`backoff.rs`) and the one-shot result slot (the `oneshot` crate, through its
-//! `oneshot_loom` cfg) are modelled; the rest of the crate keeps the real primitives, and a loom
-//! build runs nothing but the loom models. In a normal build these are exactly `std`'s atomics
-//! and `parking_lot`'s locks.
+//! Only the job's own state, closure slot and outcome slot (`job/`), the stream channel
+//! (`stream/chan.rs`), the inbox (`inbox.rs`) and the spin before a wait (`backoff.rs`) are
+//! modelled; the rest of the crate keeps the real primitives, and a loom build runs nothing but
+//! the loom models. In a normal build these are exactly `std`'s atomics, thread parking and
+//! futex-based locks.
 
 #[cfg(not(offthread_loom))]
 pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -16,6 +16,22 @@ pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(not(offthread_loom))]
 pub(crate) use park::{Condvar, Mutex, MutexGuard};
+
+/// Parking a thread that waits for a job's outcome, and waking it.
+#[cfg(not(offthread_loom))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{Thread, current, park, park_timeout};
+}
+
+/// loom's parking, which has no clock: a timed park is an untimed one (models never time out).
+#[cfg(offthread_loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{Thread, current, park};
+
+    pub(crate) fn park_timeout(_: std::time::Duration) {
+        park();
+    }
+}
 
 /// The locks of the pool's state, the stream channel and the inbox: `std`'s futex-based mutex
 /// and condvar behind the part of `parking_lot`'s interface the crate uses (no poisoning,

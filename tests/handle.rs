@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 use offthread::{Handle, Pool};
+use std::future::Future;
 use std::time::Instant;
 
 #[test]
@@ -53,6 +54,42 @@ fn dropping_a_handle_detaches_the_job_and_drops_its_value_on_the_worker() {
         "the unclaimed value is dropped exactly once"
     );
     assert_eq!(pool.stats().completed, 1);
+}
+
+#[test]
+fn dropping_a_handle_whose_value_arrived_drops_the_value_there_and_then() {
+    let pool = Pool::new();
+    let counter = DropCounter::new();
+    let token = counter.token();
+    let h = pool.submit(move || token).unwrap();
+    eventually("job finishes", || h.is_finished());
+    assert_eq!(counter.dropped(), 0, "the value waits for its handle");
+    drop(h);
+    assert_eq!(counter.dropped(), 1, "dropped with the handle, by this thread");
+}
+
+#[test]
+fn a_future_dropped_while_pending_detaches_its_job() {
+    watchdog("pending future dropped", || {
+        let pool = Pool::new();
+        let counter = DropCounter::new();
+        let gate = Gate::new();
+        let (token, g) = (counter.token(), gate.clone());
+        let mut fut = std::future::IntoFuture::into_future(
+            pool.submit(move || {
+                g.wait();
+                token
+            })
+            .unwrap(),
+        );
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::pin::Pin::new(&mut fut).poll(&mut cx).is_pending());
+        drop(fut);
+        gate.open();
+        pool.shutdown();
+        assert_eq!(counter.dropped(), 1, "the value dies on the worker, once");
+        assert_eq!(pool.stats().completed, 1);
+    });
 }
 
 #[test]
@@ -114,6 +151,7 @@ fn send_and_sync_facts() {
     fn send<T: Send>() {}
     fn sync<T: Sync>() {}
     send::<Handle<u8>>();
+    sync::<Handle<u8>>();
     send::<offthread::JobFuture<u8>>();
     send::<Pool>();
     sync::<Pool>();

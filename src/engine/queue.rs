@@ -183,7 +183,7 @@ impl<S: 'static> Queue<S> {
 mod tests {
     use super::*;
     use crate::job::LaneQueue;
-    use crate::job::{JobCell, JobPool, JobState, Meta, Plain};
+    use crate::job::{JobCell, JobPool, JobState, Meta, Plain, SlotSink};
 
     /// A pool stand-in that flips the state, as the real one does under its lock.
     struct NoPool;
@@ -194,10 +194,9 @@ mod tests {
     }
 
     fn job_with(priority: Priority, deadline: Option<Instant>) -> Arc<dyn Task<()>> {
-        let (tx, _rx) = oneshot::channel::<crate::Outcome<()>>();
         Arc::new(JobCell::new(
             Plain(|| ()),
-            tx,
+            SlotSink::<()>::new(),
             Arc::new(NoPool),
             JobState::new(priority, false),
             Meta::new(None, deadline, None),

@@ -53,11 +53,11 @@ impl Refusal {
 }
 
 /// A job ready to be queued: its cell, not yet shared.
-pub(crate) struct Prepared<S, J, D> {
+pub(crate) struct Prepared<S, J, D: OutcomeSink> {
     pub(super) cell: Arc<JobCell<S, J, D>>,
 }
 
-impl<S, J, D> Prepared<S, J, D> {
+impl<S, J, D: OutcomeSink> Prepared<S, J, D> {
     /// Takes the job back out of a refused submission (its sink is dropped).
     pub(crate) fn into_job(self) -> J {
         match Arc::try_unwrap(self.cell) {

@@ -17,7 +17,7 @@ use crate::backoff::Backoff;
 use crate::blocking::{self, Role};
 use crate::error::JobError;
 use crate::job::Priority;
-use crate::job::{Handoff, Task, drop_quietly, panic_message};
+use crate::job::{Handoff, Resolver, Task, drop_quietly, panic_message};
 use crate::trace;
 
 /// The worker's side of a delivery (see `job::Handoff`): it raises `Shared::finishing` just
@@ -43,7 +43,7 @@ impl<S: 'static> Handoff for WorkerHandoff<'_, S> {
 }
 
 /// Reports a build-time worker's start: `Ok` once its state is ready, or the panic message.
-pub(crate) type Ready = oneshot::Sender<Result<(), String>>;
+pub(crate) type Ready = Resolver<Result<(), String>>;
 
 /// Starts the pool's monitor thread (see `Shared::monitor`).
 pub(crate) fn spawn_monitor<S: 'static>(shared: &Arc<Shared<S>>) -> io::Result<()> {
@@ -137,7 +137,7 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
             let msg = panic_message(payload);
             trace::worker_start_failed(&msg);
             if let Some(ready) = ready {
-                let _ = ready.send(Err(msg));
+                ready.send(Ok(Err(msg)));
             }
             blocking::leave_pool();
             return; // the guard counts the failure
@@ -164,7 +164,7 @@ fn main<S: 'static>(shared: &Arc<Shared<S>>, id: usize, ready: Option<Ready>) {
         }
     }
     if let Some(ready) = ready {
-        let _ = ready.send(Ok(()));
+        ready.send(Ok(Ok(())));
     }
     trace::worker_started(id);
     let mut st = shared.state.lock();

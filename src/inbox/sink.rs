@@ -104,7 +104,8 @@ impl<T, K> InboxSink<T, K> {
 
 impl<T: Send + 'static, K: Send + 'static> OutcomeSink for InboxSink<T, K> {
     type Value = T;
-    fn deliver(self, outcome: Outcome<T>, _: &dyn Handoff) -> bool {
+    type Slot = ();
+    fn deliver(self, outcome: Outcome<T>, (): &(), _: &dyn Handoff) -> bool {
         let shared = &self.inbox.shared;
         let mut st = shared.state.lock();
         st.items.push_back((self.key, outcome));

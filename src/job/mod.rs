@@ -2,14 +2,17 @@
 
 mod meta;
 mod sink;
+mod slot;
 mod state;
 
 pub(crate) use meta::{LaneQueue, Meta};
 pub(crate) use sink::{Handoff, OutcomeSink};
 pub(crate) use sink::{OffWorker, Room, drop_quietly, panic_message};
+pub(crate) use slot::{Detached, HeldOutcome, OutcomeSlot, Resolver, SlotSink};
 pub use state::{CancelOutcome, Priority};
 pub(crate) use state::{JobState, Place};
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -115,6 +118,10 @@ pub(crate) trait Control: Send + Sync {
         0
     }
     fn callback_panicked(&self) {}
+    /// The job cell itself, for its worker's delivery (see `Task::run`).
+    fn as_any(&self) -> &dyn Any {
+        &()
+    }
 }
 
 /// The operations a worker and the queue need, free of the closure's type.
@@ -136,8 +143,8 @@ pub(crate) struct Ran {
     pub(crate) run_time: Duration,
 }
 
-/// One job: state, closure and sink in a single allocation.
-pub(crate) struct JobCell<S, J, D> {
+/// One job: state, closure, sink and (for a handle) the outcome's slot in a single allocation.
+pub(crate) struct JobCell<S, J, D: OutcomeSink> {
     /// The job's place in the state machine above.
     state: JobState,
     /// The closure and the sink, taken exactly once by whoever wins the transition out of
@@ -149,9 +156,11 @@ pub(crate) struct JobCell<S, J, D> {
     /// When it was submitted, for its queue wait.
     submitted: Instant,
     span: JobSpan,
+    /// Where the sink keeps the outcome for a handle (`()` for other sinks).
+    outcome: D::Slot,
 }
 
-impl<S, J, D> JobCell<S, J, D> {
+impl<S, J, D: OutcomeSink> JobCell<S, J, D> {
     pub(crate) fn new(
         job: J,
         sink: D,
@@ -167,6 +176,7 @@ impl<S, J, D> JobCell<S, J, D> {
             meta,
             submitted: Instant::now(),
             span,
+            outcome: D::Slot::default(),
         }
     }
 
@@ -180,7 +190,7 @@ impl<S, J, D> JobCell<S, J, D> {
 
 impl<S: 'static, J, D> Control for JobCell<S, J, D>
 where
-    J: Send,
+    J: Send + 'static,
     D: OutcomeSink,
 {
     fn cancel(&self) -> CancelOutcome {
@@ -230,6 +240,10 @@ where
     fn callback_panicked(&self) {
         self.pool.callback_panicked();
     }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 impl<S, J, D: OutcomeSink> JobCell<S, J, D> {
@@ -247,7 +261,7 @@ impl<S, J, D: OutcomeSink> JobCell<S, J, D> {
         if let Some((job, sink)) = taken {
             self.span.dropped(&err);
             drop_quietly(job);
-            if sink.deliver(Err(err), &OffWorker) {
+            if sink.deliver(Err(err), &self.outcome, &OffWorker) {
                 self.pool.callback_panicked();
             }
         }
@@ -298,8 +312,19 @@ where
             });
             // The job stays current through its delivery: its lane moves on only after, so a
             // completion callback or wake hook that waits on a later job of the lane (or on
-            // room that only such jobs hold) is refused like the job itself would be.
-            let callback_panicked = sink.deliver(outcome, handoff);
+            // room that only such jobs hold) is refused like the job itself would be. The
+            // cell's outcome slot is reached through the thread-local, not a second reference
+            // (two more atomic updates of the cell's count per job); only this function ever
+            // replaces the thread-local, so the borrow held meanwhile never stands in the way
+            // of a callback reading it.
+            let callback_panicked = CURRENT.with(|c| {
+                let current = c.borrow();
+                let cell = current
+                    .as_deref()
+                    .and_then(|job| job.as_any().downcast_ref::<Self>())
+                    .expect("the running job is current on its worker");
+                sink.deliver(outcome, &cell.outcome, handoff)
+            });
             let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
             if callback_panicked && let Some(this) = &this {
                 this.callback_panicked();
@@ -317,6 +342,14 @@ where
 
     fn discard(&self, err: JobError) {
         self.discard_now(err);
+    }
+}
+
+impl<S: 'static, J: Send + 'static, T: Send + 'static> HeldOutcome<T>
+    for JobCell<S, J, SlotSink<T>>
+{
+    fn slot(&self) -> &OutcomeSlot<T> {
+        &self.outcome
     }
 }
 
@@ -374,7 +407,7 @@ pub(crate) fn current_lane() -> usize {
 /// The caller's reference to a job: cancels it, and cancels a job that has not started when
 /// dropped if the job was submitted with `cancel_on_drop` (a flag the job itself carries, so
 /// this stays one fat pointer).
-pub struct JobRef {
+pub(crate) struct JobRef {
     job: Arc<dyn Control>,
 }
 

@@ -7,14 +7,21 @@ use std::panic::{self, AssertUnwindSafe};
 
 use super::Outcome;
 
-/// Where a job's outcome goes: a handle's one-shot slot, an inbox, or a callback.
+/// Where a job's outcome goes: a handle's slot, an inbox, or a callback.
 pub trait OutcomeSink: Send + 'static {
     /// The job's value type.
     type Value;
+    /// What the sink keeps in the job's own cell: a handle's outcome slot, or `()`.
+    type Slot: Default + Send + Sync + 'static;
     /// Hands the outcome over. Returns `true` if user code on the way (a callback, an inbox's
     /// wake hook) panicked; the panic was caught. `handoff` is told when the outcome goes
     /// straight to a waiting caller, so the pool counts the worker as coming back at once.
-    fn deliver(self, outcome: Outcome<Self::Value>, handoff: &dyn Handoff) -> bool;
+    fn deliver(
+        self,
+        outcome: Outcome<Self::Value>,
+        slot: &Self::Slot,
+        handoff: &dyn Handoff,
+    ) -> bool;
 }
 
 /// How a sink tells the pool what its worker does while delivering: a worker that hands the
@@ -33,24 +40,6 @@ pub trait Handoff {
 pub(crate) struct OffWorker;
 
 impl Handoff for OffWorker {}
-
-impl<T: Send + 'static> OutcomeSink for oneshot::Sender<Outcome<T>> {
-    type Value = T;
-    fn deliver(self, outcome: Outcome<T>, handoff: &dyn Handoff) -> bool {
-        handoff.coming();
-        if let Err(unsent) = self.send(outcome) {
-            // The handle was dropped (detached): the value dies here, on the worker, and a
-            // panicking `Drop` must not take the worker with it. That `Drop` is user code that
-            // may take long: the worker is not coming back soon after all.
-            let value = unsent.into_inner();
-            if value.is_ok() && std::mem::needs_drop::<T>() {
-                handoff.busy();
-            }
-            drop_quietly(value);
-        }
-        false
-    }
-}
 
 /// Room that a submission must reserve before it queues: a bounded inbox's capacity.
 pub trait Room: Send + Sync {

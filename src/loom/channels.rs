@@ -109,7 +109,11 @@ fn loom_inbox_delivery_vs_blocking_recv_with_backpressure() {
                 let room = inbox.room();
                 for key in 0..2 {
                     assert!(room.reserve_until(None, &|| false));
-                    assert!(!InboxSink::new(inbox.clone(), key).deliver(Ok(key * 10), &OffWorker));
+                    assert!(!InboxSink::new(inbox.clone(), key).deliver(
+                        Ok(key * 10),
+                        &(),
+                        &OffWorker
+                    ));
                 }
             })
         };

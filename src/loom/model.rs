@@ -1,13 +1,13 @@
 //! Model checking of the job state machine and the handle's races under `loom`.
 //!
 //! Run with
-//! `RUSTFLAGS="--cfg offthread_loom --cfg oneshot_loom" cargo test --release --lib --no-default-features loom_`
+//! `RUSTFLAGS="--cfg offthread_loom" cargo test --release --lib --no-default-features loom_`
 //! (`.ci/run` does). loom runs each model under every interleaving of its threads (no
 //! preemption bound: these models are small enough) and fails on a deadlock, a lost wakeup, or
 //! a failed assertion in any of them: a job run twice, lost, resolved twice or leaked.
 //!
 //! What is real and what is modelled: the job cell, its atomic state, its closure slot, the
-//! handle (`wait`, `cancel`, drop, `.await`), the one-shot result slot, the priority queue
+//! handle (`wait`, `cancel`, drop, `.await`), the outcome slot in the cell, the priority queue
 //! with its tombstone accounting, the bounded stream channel (`stream::channel`: blocking and
 //! async consumers, a producer waiting for room, a consumer leaving) and the inbox
 //! (reservations, delivery, a blocking `recv`, a reservation given back) are the crate's own
@@ -28,9 +28,9 @@ use loom::thread;
 use crate::engine::Queue;
 use crate::error::JobError;
 use crate::handle::Handle;
-use crate::job::JobRef;
 use crate::job::LaneQueue;
 use crate::job::Priority;
+use crate::job::SlotSink;
 use crate::job::{CancelOutcome, JobCell, JobPool, JobState, Meta, OffWorker, Place, Plain, Task};
 use crate::sync::Mutex;
 
@@ -82,12 +82,11 @@ impl Model {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
         let link: Arc<dyn JobPool<()>> = self.clone();
         let state = JobState::new(Priority::Normal, cancel_on_drop);
         let cell = Arc::new(JobCell::new(
             Plain(f),
-            tx,
+            SlotSink::new(),
             link,
             state,
             Meta::new(None, None, None),
@@ -102,7 +101,7 @@ impl Model {
         books.queue.push(cell.clone());
         drop(books);
         let task: Arc<dyn Task<()>> = cell.clone();
-        Ok((Handle::new(rx, JobRef::new(cell)), task))
+        Ok((Handle::new(cell), task))
     }
 
     /// One worker step: claims the next job under the lock, runs it outside. `true` if it ran

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Db, Inner};
+use crate::JobFuture;
+use crate::handle::detached;
 use crate::pool::StatePool;
 
 /// The future of [`Db::close_async`]: resolves once the database is closed.
 #[must_use = "futures do nothing unless polled; the close goes on regardless"]
 pub struct Closing {
-    done: oneshot::AsyncReceiver<()>,
+    done: JobFuture<()>,
     /// Set when no thread could be started: closed in place at the first poll.
     inline: Option<Arc<Inner>>,
 }
@@ -27,7 +29,7 @@ impl std::future::Future for Closing {
             inner.close(false);
             return std::task::Poll::Ready(());
         }
-        // A dropped sender means the closing thread is gone: the close ended with it.
+        // A dropped resolver means the closing thread is gone: the close ended with it.
         std::future::Future::poll(std::pin::Pin::new(&mut self.done), cx).map(|_| ())
     }
 }
@@ -184,13 +186,13 @@ impl Db {
     /// # Ok::<(), offthread::sqlite::Error>(())
     /// ```
     pub fn close_async(&self) -> Closing {
-        let (done, rx) = oneshot::channel();
+        let (done, rx) = detached(0);
         let inner = self.inner.clone();
         let spawned = std::thread::Builder::new()
             .name("offthread-sqlite-close".to_owned())
             .spawn(move || {
                 inner.close(false);
-                let _ = done.send(());
+                done.send(Ok(()));
             });
         Closing {
             done: std::future::IntoFuture::into_future(rx),

@@ -19,7 +19,7 @@ use super::{BoxedJob, call_opts};
 use crate::delivery::ToHandle;
 use crate::engine::{Refusal, Wait};
 use crate::handle::detached;
-use crate::job::{Stateful, panic_message};
+use crate::job::{Resolver, Stateful, panic_message};
 use crate::pool::StatePool;
 
 /// Calls that may wait in one session before `run` refuses with [`Error::QueueFull`].
@@ -35,7 +35,7 @@ enum Msg {
     /// Run a call.
     Run(SessionCall),
     /// Commit (`true`) or roll back, and reply.
-    End(bool, oneshot::Sender<crate::Outcome<Reply<()>>>),
+    End(bool, Resolver<Reply<()>>),
     /// The database is closing: look at `Link::closing` once the calls sent so far have run.
     Wake,
 }
@@ -210,7 +210,7 @@ impl Session {
         E: ClosureError,
         T: Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
+        let (reply, handle) = detached(self.writer);
         let msg = Msg::Run(Box::new(move |conn| {
             let (result, end) = match conn {
                 Err(e) => (Err(e), false),
@@ -231,11 +231,11 @@ impl Session {
                     Err(p) => (Err(Error::Panicked(panic_message(p))), true),
                 },
             };
-            let _ = reply.send(Ok(result));
+            reply.send(Ok(result));
             end
         }));
         match self.send(msg) {
-            Ok(()) => self.call(detached(rx, self.writer)),
+            Ok(()) => self.call(handle),
             Err(e) => Call::refused(e),
         }
     }
@@ -261,11 +261,11 @@ impl Session {
     }
 
     fn end(&mut self, commit: bool) -> Call<()> {
-        let (reply, rx) = oneshot::channel();
+        let (reply, handle) = detached(self.writer);
         let result = self.send(Msg::End(commit, reply));
         self.link = None;
         match result {
-            Ok(()) => self.call(detached(rx, self.writer)),
+            Ok(()) => self.call(handle),
             Err(e) => Call::refused(e),
         }
     }
@@ -368,7 +368,7 @@ fn serve(
                 }
             }
             Ok(Msg::End(_, reply)) if late => {
-                let _ = reply.send(Ok(Err(Error::Timeout)));
+                reply.send(Ok(Err(Error::Timeout)));
                 rollback(c);
                 return Ended::Timeout;
             }
@@ -384,7 +384,7 @@ fn serve(
                 if !c.is_autocommit() {
                     rollback(c); // a failed COMMIT leaves the transaction open
                 }
-                let _ = reply.send(Ok(result));
+                reply.send(Ok(result));
                 return if commit {
                     Ended::Committed
                 } else {
@@ -414,7 +414,7 @@ fn refuse(msg: Msg, why: Ended) {
             call(Err(why.error()));
         }
         Msg::End(_, reply) => {
-            let _ = reply.send(Ok(Err(why.error())));
+            reply.send(Ok(Err(why.error())));
         }
         Msg::Wake => {}
     }
