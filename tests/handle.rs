@@ -65,7 +65,11 @@ fn dropping_a_handle_whose_value_arrived_drops_the_value_there_and_then() {
     eventually("job finishes", || h.is_finished());
     assert_eq!(counter.dropped(), 0, "the value waits for its handle");
     drop(h);
-    assert_eq!(counter.dropped(), 1, "dropped with the handle, by this thread");
+    assert_eq!(
+        counter.dropped(),
+        1,
+        "dropped with the handle, by this thread"
+    );
 }
 
 #[test]
