@@ -122,6 +122,11 @@ impl<T> Handle<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(self) -> Outcome<T> {
+        let slot = self.job.slot();
+        if slot.is_resolved() {
+            // Often the case for a caller that submitted many jobs before it waits on them.
+            return slot.take();
+        }
         if self.waits_on_own_lane() {
             return Err(JobError::WouldDeadlock);
         }
