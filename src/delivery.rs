@@ -96,9 +96,7 @@ impl<T: Send + 'static, K: Send + 'static> seal::Sealed<T> for ToInbox<T, K> {
         _: Self::Rest,
         cell: Arc<JobCell<S, J, Self::Sink>>,
     ) -> <Self as Delivery<T>>::Receipt {
-        Ticket {
-            job: JobRef::new(cell),
-        }
+        Ticket::new(cell)
     }
 }
 
@@ -159,9 +157,7 @@ where
         _: Self::Rest,
         cell: Arc<JobCell<S, J, Self::Sink>>,
     ) -> <Self as Delivery<T>>::Receipt {
-        Ticket {
-            job: JobRef::new(cell),
-        }
+        Ticket::new(cell)
     }
 }
 
@@ -199,6 +195,12 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    fn new<S: 'static, J: Send + 'static, D: OutcomeSink>(cell: Arc<JobCell<S, J, D>>) -> Self {
+        Self {
+            job: JobRef::new(cell),
+        }
+    }
+
     /// The identity of the pool that runs the job, for the blocking rule.
     pub(crate) fn pool_id(&self) -> usize {
         self.job.control().pool_id()

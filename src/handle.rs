@@ -144,7 +144,7 @@ impl<T> Handle<T> {
                 Backoff::new()
             };
             let mut nudged = false;
-            while !self.job.slot().is_resolved() && !backoff.is_completed() {
+            while !slot.is_resolved() && !backoff.is_completed() {
                 if !nudged && backoff.yields_next() {
                     // Spun for about a microsecond: a job still queued with a worker spinning
                     // for it was left by a worker off its CPU (see `JobFuture`). An idle
@@ -158,7 +158,6 @@ impl<T> Handle<T> {
                 backoff.snooze();
             }
         }
-        let slot = self.job.slot();
         let _blocked = if slot.is_resolved() {
             None
         } else {

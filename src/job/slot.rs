@@ -377,36 +377,29 @@ mod tests {
         assert_eq!(slot.poll_take(&waker), Poll::Ready(Err(JobError::ShutDown)));
     }
 
-    #[test]
-    fn a_waiting_thread_is_woken_by_the_outcome_from_another() {
-        // Sender and taker race: either may come first. A lost wake-up hangs the taker, and
-        // the watchdog turns that into a failure.
-        crate::testing::watchdog(|| {
+    /// Sends from another thread while `take` waits: sender and taker race, either may come
+    /// first. A lost wake-up hangs the taker, and the watchdog turns that into a failure.
+    fn race(take: fn(&OutcomeSlot<u32>) -> Option<Outcome<u32>>) {
+        crate::testing::watchdog(move || {
             for round in 0..200 {
                 let slot = Arc::new(OutcomeSlot::default());
                 let sender = {
                     let slot = slot.clone();
                     std::thread::spawn(move || slot.send(Ok(round)))
                 };
-                assert_eq!(slot.take(), Ok(round));
+                assert_eq!(take(&slot), Some(Ok(round)));
                 assert_eq!(sender.join().unwrap(), Ok(()));
             }
         });
     }
 
     #[test]
+    fn a_waiting_thread_is_woken_by_the_outcome_from_another() {
+        race(|slot| Some(slot.take()));
+    }
+
+    #[test]
     fn a_timed_wait_is_woken_by_the_outcome_from_another() {
-        crate::testing::watchdog(|| {
-            for round in 0..200 {
-                let slot = Arc::new(OutcomeSlot::default());
-                let sender = {
-                    let slot = slot.clone();
-                    std::thread::spawn(move || slot.send(Ok(round)))
-                };
-                let far = Instant::now() + std::time::Duration::from_secs(3600);
-                assert_eq!(slot.take_until(far), Some(Ok(round)));
-                assert_eq!(sender.join().unwrap(), Ok(()));
-            }
-        });
+        race(|slot| slot.take_until(Instant::now() + std::time::Duration::from_secs(3600)));
     }
 }
