@@ -4,9 +4,13 @@
 //! The spin is *fine-grained*: the condition is checked every few `PAUSE`s. (An exponential
 //! backoff overshoots: its last steps spin 64 `PAUSE`s, about 3 µs, between checks, which is
 //! longer than a whole round trip.)
+//!
+//! On a process that may use only one CPU, nothing spins: the thread a spinner waits for
+//! cannot run while it spins, so every wait yields or blocks instead (see [`spin_pays`]).
 
 use std::cell::Cell;
 use std::hint;
+use std::sync::OnceLock;
 use std::thread;
 
 /// `PAUSE`s between two checks of the condition.
@@ -26,32 +30,41 @@ pub(crate) struct Backoff {
     limit: u32,
 }
 
+/// `false` if this process may run on one CPU only (its affinity mask or its CPU quota allow
+/// one): then the thread that a spinning thread waits for can only run once the spinner
+/// leaves the CPU, and a spin is time taken from it. Read once.
+pub(crate) fn spin_pays() -> bool {
+    static MANY_CPUS: OnceLock<bool> = OnceLock::new();
+    *MANY_CPUS.get_or_init(|| num_cpus::get() > 1)
+}
+
 impl Backoff {
+    /// `limit` steps in all, of which the first `SPIN_STEPS` spin if `spin`, and are skipped
+    /// if not.
+    fn with_limit(limit: u32, spin: bool) -> Self {
+        let first = if spin { 0 } else { SPIN_STEPS };
+        Self {
+            step: Cell::new(first.min(limit)),
+            limit,
+        }
+    }
+
     /// For a caller waiting on a result: spin, then yield for a while (a worker on the same
     /// CPU gets to run), then block.
     pub(crate) fn new() -> Self {
-        Self {
-            step: Cell::new(0),
-            limit: SPIN_STEPS + YIELD_STEPS,
-        }
+        Self::with_limit(SPIN_STEPS + YIELD_STEPS, spin_pays())
     }
 
     /// For a caller waiting on a result while more jobs run than there are CPUs: spin, then
     /// block. A yield would hand the CPU to those jobs and wait behind them.
     pub(crate) fn spin_only() -> Self {
-        Self {
-            step: Cell::new(0),
-            limit: SPIN_STEPS,
-        }
+        Self::with_limit(SPIN_STEPS, spin_pays())
     }
 
     /// For a worker waiting for its next job: spin, yield only briefly, then sleep. Yielding
     /// longer would take the CPU from the threads producing the jobs.
     pub(crate) fn short() -> Self {
-        Self {
-            step: Cell::new(0),
-            limit: SPIN_STEPS + WORKER_YIELD_STEPS,
-        }
+        Self::with_limit(SPIN_STEPS + WORKER_YIELD_STEPS, spin_pays())
     }
 
     /// Waits a little before the caller checks its condition again.
@@ -76,5 +89,36 @@ impl Backoff {
     pub(crate) fn is_completed(&self) -> bool {
         // Under loom a spin is only more interleavings to explore: block at once.
         cfg!(offthread_loom) || self.step.get() >= self.limit
+    }
+}
+
+#[cfg(all(test, not(offthread_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spins_first_where_spinning_pays() {
+        let backoff = Backoff::with_limit(SPIN_STEPS + YIELD_STEPS, true);
+        for _ in 0..SPIN_STEPS {
+            assert!(!backoff.yields_next());
+            backoff.snooze();
+        }
+        for _ in 0..YIELD_STEPS {
+            assert!(backoff.yields_next() && !backoff.is_completed());
+            backoff.snooze();
+        }
+        assert!(backoff.is_completed());
+    }
+
+    #[test]
+    fn never_spins_on_one_cpu() {
+        let backoff = Backoff::with_limit(SPIN_STEPS + YIELD_STEPS, false);
+        for _ in 0..YIELD_STEPS {
+            assert!(backoff.yields_next() && !backoff.is_completed());
+            backoff.snooze();
+        }
+        assert!(backoff.is_completed());
+        // A wait that would only spin blocks at once.
+        assert!(Backoff::with_limit(SPIN_STEPS, false).is_completed());
     }
 }

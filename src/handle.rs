@@ -143,7 +143,8 @@ impl<T> Handle<T> {
             } else {
                 Backoff::new()
             };
-            let mut nudged = false;
+            // On one CPU no worker spins while this thread runs: there is nothing to nudge.
+            let mut nudged = !crate::backoff::spin_pays();
             while !slot.is_resolved() && !backoff.is_completed() {
                 if !nudged && backoff.yields_next() {
                     // Spun for about a microsecond: a job still queued with a worker spinning
@@ -333,7 +334,8 @@ const PICK_UP: std::time::Duration = std::time::Duration::from_micros(1);
 /// registers the waker at once. Later polls never spin. If the spinning worker has not taken
 /// the job within 1 µs, it is off its CPU — most often behind the very thread that polls, on
 /// the same CPU — and the poll has an idle worker woken, or one started up to the number of
-/// CPUs, to take the job instead.
+/// CPUs, to take the job instead. A process that may use one CPU only never spins: there the
+/// first poll yields the CPU a few times instead, so the worker can take the job and end it.
 ///
 /// Dropping it detaches the job, as dropping the handle does. Like every future, it must not
 /// be polled again once it returned `Ready`; if it is, it returns
@@ -362,7 +364,21 @@ impl<T> Future for JobFuture<T> {
                 && !this.job.slot().is_resolved()
                 && this.job.control().starts_soon()
         };
-        if !std::mem::replace(&mut self.polled, true) && looking(&self) {
+        let first = !std::mem::replace(&mut self.polled, true);
+        if first && !crate::backoff::spin_pays() && looking(&self) {
+            // On one CPU the worker cannot run while this thread spins; it runs when this
+            // thread yields. A few yields let it take the job and end it, if it is short,
+            // without the executor parking this thread and the worker waking it. (Not while
+            // more jobs run than there are CPUs: a yield would wait behind all of them.)
+            let backoff = if self.job.control().crowded() {
+                Backoff::spin_only()
+            } else {
+                Backoff::short()
+            };
+            while looking(&self) && !backoff.is_completed() {
+                backoff.snooze();
+            }
+        } else if first && looking(&self) {
             // A short job that a worker runs, or is about to take, is often about to finish:
             // looking again for a moment costs less than parking the task and being woken (a
             // job behind others is not looked for at all). The outcome is looked at every two

@@ -69,6 +69,8 @@ pub(crate) mod park {
             match mutex.try_lock() {
                 Ok(guard) => return guard,
                 Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                // On one CPU the holder cannot release the lock while this thread spins.
+                Err(std::sync::TryLockError::WouldBlock) if !crate::backoff::spin_pays() => break,
                 Err(std::sync::TryLockError::WouldBlock) => {
                     for _ in 0..1u32 << round {
                         std::hint::spin_loop();

@@ -338,11 +338,12 @@ fn note_gap<S>(shared: &Shared<S>, gap: Duration) {
 /// recent gap between jobs, while those gaps stay under `MAX_SPIN`. A caller that awaits each
 /// result parks meanwhile and needs a wake-up (microseconds on a VM) before it submits the
 /// next job; a worker that slept in that time would need one too. When jobs come further
-/// apart, the worker sleeps after the short spin.
+/// apart, the worker sleeps after the short spin. Where the process has one CPU only, it
+/// never spins: the caller it waits for would be the one kept off that CPU.
 fn spin_budget<S>(shared: &Shared<S>) -> Duration {
     // ORDERING: a statistic.
     let gap = Duration::from_nanos(shared.recent_gap.load(Ordering::Relaxed));
-    if gap < MAX_SPIN {
+    if gap < MAX_SPIN && crate::backoff::spin_pays() {
         (gap * 2).min(MAX_SPIN)
     } else {
         Duration::ZERO
