@@ -334,8 +334,10 @@ const PICK_UP: std::time::Duration = std::time::Duration::from_micros(1);
 /// registers the waker at once. Later polls never spin. If the spinning worker has not taken
 /// the job within 1 µs, it is off its CPU — most often behind the very thread that polls, on
 /// the same CPU — and the poll has an idle worker woken, or one started up to the number of
-/// CPUs, to take the job instead. A process that may use one CPU only never spins: there the
-/// first poll yields the CPU a few times instead, so the worker can take the job and end it.
+/// CPUs, to take the job instead. A process that may use one CPU only never spins, and its
+/// first poll registers the waker at once: there the worker runs only once this thread leaves
+/// the CPU, and a poll that yielded the CPU to it instead would hold the executor for a whole
+/// time slice whenever the job ran long.
 ///
 /// Dropping it detaches the job, as dropping the handle does. Like every future, it must not
 /// be polled again once it returned `Ready`; if it is, it returns
@@ -364,21 +366,10 @@ impl<T> Future for JobFuture<T> {
                 && !this.job.slot().is_resolved()
                 && this.job.control().starts_soon()
         };
-        let first = !std::mem::replace(&mut self.polled, true);
-        if first && !crate::backoff::spin_pays() && looking(&self) {
-            // On one CPU the worker cannot run while this thread spins; it runs when this
-            // thread yields. A few yields let it take the job and end it, if it is short,
-            // without the executor parking this thread and the worker waking it. (Not while
-            // more jobs run than there are CPUs: a yield would wait behind all of them.)
-            let backoff = if self.job.control().crowded() {
-                Backoff::spin_only()
-            } else {
-                Backoff::short()
-            };
-            while looking(&self) && !backoff.is_completed() {
-                backoff.snooze();
-            }
-        } else if first && looking(&self) {
+        if !std::mem::replace(&mut self.polled, true)
+            && crate::backoff::spin_pays()
+            && looking(&self)
+        {
             // A short job that a worker runs, or is about to take, is often about to finish:
             // looking again for a moment costs less than parking the task and being woken (a
             // job behind others is not looked for at all). The outcome is looked at every two
