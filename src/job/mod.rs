@@ -107,8 +107,6 @@ pub(crate) trait Control: Send + Sync {
     fn crowded(&self) -> bool {
         false
     }
-    /// RUNNING (or RUNNING_CANCEL) → FINISHED, just before the outcome is delivered.
-    fn mark_finished(&self) {}
     /// Identity of the job's lane (0: none).
     fn lane_id(&self) -> usize {
         0
@@ -225,10 +223,6 @@ where
         self.pool.crowded()
     }
 
-    fn mark_finished(&self) {
-        self.state.mark_finished();
-    }
-
     fn lane_id(&self) -> usize {
         self.meta.lane_id()
     }
@@ -305,24 +299,20 @@ where
                 trace::panicked(&msg);
                 JobError::Panicked(msg)
             });
-            CURRENT.with(|c| {
-                if let Some(this) = &*c.borrow() {
-                    this.mark_finished();
-                }
-            });
             // The job stays current through its delivery: its lane moves on only after, so a
             // completion callback or wake hook that waits on a later job of the lane (or on
             // room that only such jobs hold) is refused like the job itself would be. The
-            // cell's outcome slot is reached through the thread-local, not a second reference
-            // (two more atomic updates of the cell's count per job); only this function ever
-            // replaces the thread-local, so the borrow held meanwhile never stands in the way
-            // of a callback reading it.
+            // cell is reached through the thread-local, not a second reference (two more
+            // atomic updates of the cell's count per job); only this function ever replaces
+            // the thread-local, so the borrow held meanwhile never stands in the way of a
+            // callback reading it.
             let callback_panicked = CURRENT.with(|c| {
                 let current = c.borrow();
                 let cell = current
                     .as_deref()
                     .and_then(|job| job.as_any().downcast_ref::<Self>())
                     .expect("the running job is current on its worker");
+                cell.state.mark_finished();
                 sink.deliver(outcome, &cell.outcome, handoff)
             });
             let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));

@@ -154,30 +154,26 @@ impl<T> OutcomeSlot<T> {
     /// Blocks until the outcome arrives and takes it.
     pub(crate) fn take(&self) -> Outcome<T> {
         loop {
-            {
-                let mut inner = self.inner.lock();
-                if let Some(outcome) = self.take_locked(&mut inner) {
-                    return outcome;
-                }
-                if !matches!(inner.waiter, Waiter::Thread(_)) {
-                    inner.waiter = Waiter::Thread(thread::current());
-                }
+            if let Some(outcome) = self.take_by(None) {
+                return outcome;
             }
-            // A wake-up before this park (or a stale one) makes it return at once: the loop
-            // looks again.
-            thread::park();
         }
     }
 
     /// As [`take`](Self::take), giving up at `deadline` (`None` then).
     pub(crate) fn take_until(&self, deadline: Instant) -> Option<Outcome<T>> {
+        self.take_by(Some(deadline))
+    }
+
+    /// Blocks until the outcome arrives and takes it, or until `deadline` passes (`None`).
+    fn take_by(&self, deadline: Option<Instant>) -> Option<Outcome<T>> {
         loop {
             {
                 let mut inner = self.inner.lock();
                 if let Some(outcome) = self.take_locked(&mut inner) {
                     return Some(outcome);
                 }
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     // The waiter is this thread: nothing runs when it is dropped.
                     inner.waiter = Waiter::None;
                     return None;
@@ -186,7 +182,12 @@ impl<T> OutcomeSlot<T> {
                     inner.waiter = Waiter::Thread(thread::current());
                 }
             }
-            thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
+            // A wake-up before this park (or a stale one) makes it return at once: the loop
+            // looks again.
+            match deadline {
+                None => thread::park(),
+                Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
+            }
         }
     }
 
