@@ -46,10 +46,15 @@ impl Waiters {
         }
     }
 
+    /// No future waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// Takes every registered waker, to wake once the lock is released (see [`wake_all`]).
     pub(crate) fn take(&mut self) -> Vec<Waker> {
         if self.list.is_empty() {
-            return Vec::new(); // the common case, once per job run: no work, no allocation
+            return Vec::new(); // no work, no allocation
         }
         std::mem::take(&mut self.list)
             .into_iter()

@@ -356,7 +356,9 @@ impl<S: 'static> Shared<S> {
     pub(crate) fn room_freed(&self, st: &mut State<S>, after: &mut Deferred<S>) {
         after.room |= st.room_waiters > 0;
         // Every async waiter retries (see `waiters.rs`).
-        after.wakers.extend(st.async_waiters.take());
+        if !st.async_waiters.is_empty() {
+            after.wakers.extend(st.async_waiters.take());
+        }
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -386,7 +386,9 @@ fn run_claimed<S: 'static>(
         raised: Cell::new(false),
     };
     let (ran, started) = MutexGuard::unlocked(st, || {
-        after.run(shared);
+        if !after.is_empty() {
+            after.run(shared);
+        }
         if background {
             blocking::set_background(true);
         }
