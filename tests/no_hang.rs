@@ -404,3 +404,37 @@ fn a_lane_jobs_callback_waiting_on_its_lane_is_refused() {
     });
     assert_eq!(got, Err(JobError::WouldDeadlock));
 }
+
+#[test]
+fn a_job_queued_behind_a_job_that_waits_for_it_gets_the_idle_worker() {
+    watchdog("a job behind a job that waits for it", || {
+        // An idle worker never times out here: only the pool can send it to the job.
+        let pool = Pool::builder()
+            .min_workers(2)
+            .max_workers(2)
+            .keep_alive(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        // Thousands of trivial jobs first: whatever the pool infers from their length, the
+        // job that follows is not short.
+        for _ in 0..5 {
+            let handles: Vec<_> = (0..1000).map(|i| pool.submit(move || i).unwrap()).collect();
+            for h in handles {
+                h.wait().unwrap();
+            }
+        }
+        // A job that ends only once the job submitted after it has run.
+        let (release, released) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel::<()>();
+        let first = pool
+            .submit(move || {
+                started.send(()).unwrap();
+                released.recv().unwrap();
+            })
+            .unwrap();
+        running.recv().unwrap();
+        let second = pool.submit(move || release.send(()).unwrap()).unwrap();
+        assert_eq!(second.wait(), Ok(()));
+        assert_eq!(first.wait(), Ok(()));
+    });
+}
