@@ -71,7 +71,7 @@ impl Waiters {
 }
 
 /// Wakes what [`Waiters::take`] took. Call without the lock.
-pub(crate) fn wake_all(wakers: Vec<Waker>) {
+pub(crate) fn wake_all(wakers: impl IntoIterator<Item = Waker>) {
     for waker in wakers {
         waker.wake();
     }

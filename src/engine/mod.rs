@@ -206,19 +206,19 @@ impl<S: 'static> Deferred<S> {
         }
     }
 
-    /// Does the work. Call without the pool lock.
-    pub(crate) fn run(self, shared: &Shared<S>) {
-        for _ in 0..self.wake {
+    /// Does the work and leaves `self` empty, for reuse. Call without the pool lock.
+    pub(crate) fn run(&mut self, shared: &Shared<S>) {
+        for _ in 0..std::mem::take(&mut self.wake) {
             shared.work.notify_one();
         }
-        if self.room {
+        if std::mem::take(&mut self.room) {
             shared.room.notify_one();
         }
-        wake_all(self.wakers);
-        for _ in 0..self.start {
+        wake_all(self.wakers.drain(..));
+        for _ in 0..std::mem::take(&mut self.start) {
             shared.start_reserved_worker();
         }
-        for (task, err) in self.discard {
+        for (task, err) in self.discard.drain(..) {
             task.discard(err);
         }
     }

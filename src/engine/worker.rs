@@ -202,6 +202,8 @@ fn serve<'a, S: 'static>(
     // only that worker's wait measures the gap between jobs. (One that slept at once, while
     // another spun, may sleep through many jobs that others took.)
     let mut spun = false;
+    // Work to do after the lock, reused from job to job.
+    let mut after = Deferred::new();
     'serve: loop {
         let next = next_task(shared, &mut st, id, &mut expired);
         let mut found_at = None;
@@ -215,16 +217,17 @@ fn serve<'a, S: 'static>(
             found_at = Some(now);
         }
         // Jobs whose start deadline passed while queued resolve `Expired`, after the lock.
-        let mut after = Deferred::new();
-        for task in expired.drain(..) {
-            st.counts.expired += 1;
-            if let Some(lane) = task.meta().lane() {
-                shared.advance_lane(&mut st, lane, &mut after);
+        if !expired.is_empty() {
+            for task in expired.drain(..) {
+                st.counts.expired += 1;
+                if let Some(lane) = task.meta().lane() {
+                    shared.advance_lane(&mut st, lane, &mut after);
+                }
+                after.discard.push((task, JobError::Expired));
             }
-            after.discard.push((task, JobError::Expired));
         }
         if let Some(task) = next {
-            let ran = run_claimed(shared, &mut st, id, state, task, after, found_at, busy);
+            let ran = run_claimed(shared, &mut st, id, state, task, &mut after, found_at, busy);
             last_end = Some(ran);
             continue 'serve;
         }
@@ -351,7 +354,7 @@ fn spin_budget<S>(shared: &Shared<S>) -> Duration {
 }
 
 /// Runs a job this worker has just claimed, then records it; `after` holds work found while
-/// claiming it, `found_at` when it was found (if the clock was read then); `busy` is where it
+/// claiming it (and is left empty), `found_at` when it was found (if the clock was read then); `busy` is where it
 /// shows when its job started, in a pool that grows behind long jobs. Called and returns with the
 /// lock held. Returns when the job ended.
 #[allow(clippy::too_many_arguments)]
@@ -361,7 +364,7 @@ fn run_claimed<S: 'static>(
     id: usize,
     state: &mut S,
     task: Arc<dyn Task<S>>,
-    mut after: Deferred<S>,
+    after: &mut Deferred<S>,
     found_at: Option<Instant>,
     busy: Option<&AtomicU64>,
 ) -> Instant {
@@ -380,7 +383,7 @@ fn run_claimed<S: 'static>(
     };
     let lane = task.meta().lane().cloned();
     after.kick(shared.wake_for_backlog(st));
-    shared.room_freed(st, &mut after);
+    shared.room_freed(st, after);
     let handoff = WorkerHandoff {
         shared,
         raised: Cell::new(false),
@@ -430,9 +433,8 @@ fn run_claimed<S: 'static>(
     }
     st.counts.queue_wait.record(ran.queue_wait);
     st.counts.run_time.record(ran.run_time);
-    let mut after = Deferred::new();
     if let Some(lane) = lane {
-        shared.advance_lane(st, &lane, &mut after);
+        shared.advance_lane(st, &lane, after);
     }
     if !after.is_empty() {
         MutexGuard::unlocked(st, || after.run(shared));
