@@ -306,16 +306,18 @@ where
             // atomic updates of the cell's count per job); only this function ever replaces
             // the thread-local, so the borrow held meanwhile never stands in the way of a
             // callback reading it.
-            let callback_panicked = CURRENT.with(|c| {
-                let current = c.borrow();
-                let cell = current
-                    .as_deref()
-                    .and_then(|job| job.as_any().downcast_ref::<Self>())
-                    .expect("the running job is current on its worker");
-                cell.state.mark_finished();
-                sink.deliver(outcome, &cell.outcome, handoff)
+            let (callback_panicked, this) = CURRENT.with(|c| {
+                let callback_panicked = {
+                    let current = c.borrow();
+                    let cell = current
+                        .as_deref()
+                        .and_then(|job| job.as_any().downcast_ref::<Self>())
+                        .expect("the running job is current on its worker");
+                    cell.state.mark_finished();
+                    sink.deliver(outcome, &cell.outcome, handoff)
+                };
+                (callback_panicked, c.replace(previous))
             });
-            let this = CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
             if callback_panicked && let Some(this) = &this {
                 this.callback_panicked();
             }
