@@ -25,31 +25,38 @@ const TAKEN: u8 = 2;
 /// sender still holding the lock.
 pub struct OutcomeSlot<T> {
     state: AtomicU8,
-    inner: Mutex<Inner<T>>,
+    stage: Mutex<Stage<T>>,
 }
 
-struct Inner<T> {
-    outcome: Option<Outcome<T>>,
-    waiter: Waiter,
-    /// An outcome was put in (it may since have been taken), or the sender left without one.
-    resolved: bool,
-    /// The handle is gone: an outcome sent now goes back to the sender, to be dropped there.
-    abandoned: bool,
-}
-
-/// Who to wake when the outcome arrives.
-enum Waiter {
-    None,
+/// Where the outcome is: one enum, so the slot costs a handle only the larger of an outcome
+/// and a waker.
+enum Stage<T> {
+    /// No outcome yet; nobody waits.
+    Empty,
+    /// No outcome yet; this thread waits (parked).
     Thread(thread::Thread),
+    /// No outcome yet; this task waits.
     Task(Waker),
+    /// The outcome is in.
+    Done(Outcome<T>),
+    /// Resolved without an outcome here: the handle took it, or the sender left without one.
+    Spent,
+    /// The handle is gone: an outcome sent now goes back to the sender, to be dropped there.
+    Abandoned,
 }
 
-impl Waiter {
+impl<T> Stage<T> {
+    /// An outcome is in, or none will come.
+    fn is_resolved(&self) -> bool {
+        matches!(self, Self::Done(_) | Self::Spent)
+    }
+
+    /// Wakes the thread or task that waited here, if any (call after the lock).
     fn wake(self) {
         match self {
-            Self::None => {}
             Self::Thread(thread) => thread.unpark(),
             Self::Task(waker) => waker.wake(),
+            _ => {}
         }
     }
 }
@@ -58,12 +65,7 @@ impl<T> Default for OutcomeSlot<T> {
     fn default() -> Self {
         Self {
             state: AtomicU8::new(EMPTY),
-            inner: Mutex::new(Inner {
-                outcome: None,
-                waiter: Waiter::None,
-                resolved: false,
-                abandoned: false,
-            }),
+            stage: Mutex::new(Stage::Empty),
         }
     }
 }
@@ -73,13 +75,11 @@ impl<T> OutcomeSlot<T> {
     /// slot was already resolved).
     pub(crate) fn send(&self, outcome: Outcome<T>) -> Result<(), Outcome<T>> {
         let waiter = {
-            let mut inner = self.inner.lock();
-            if inner.abandoned || inner.resolved {
+            let mut stage = self.stage.lock();
+            if stage.is_resolved() || matches!(*stage, Stage::Abandoned) {
                 return Err(outcome);
             }
-            inner.outcome = Some(outcome);
-            inner.resolved = true;
-            std::mem::replace(&mut inner.waiter, Waiter::None)
+            std::mem::replace(&mut *stage, Stage::Done(outcome))
         };
         self.raise();
         waiter.wake();
@@ -89,12 +89,11 @@ impl<T> OutcomeSlot<T> {
     /// The sender leaves without an outcome: the handle resolves `ShutDown`.
     pub(crate) fn close(&self) {
         let waiter = {
-            let mut inner = self.inner.lock();
-            if inner.resolved {
+            let mut stage = self.stage.lock();
+            if stage.is_resolved() || matches!(*stage, Stage::Abandoned) {
                 return;
             }
-            inner.resolved = true;
-            std::mem::replace(&mut inner.waiter, Waiter::None)
+            std::mem::replace(&mut *stage, Stage::Spent)
         };
         self.raise();
         waiter.wake();
@@ -115,15 +114,18 @@ impl<T> OutcomeSlot<T> {
         if self.state.load(Ordering::Relaxed) == TAKEN {
             return None;
         }
-        let (outcome, waiter) = {
-            let mut inner = self.inner.lock();
-            inner.abandoned = true;
-            let waiter = std::mem::replace(&mut inner.waiter, Waiter::None);
-            (inner.outcome.take(), waiter)
+        let left = {
+            let mut stage = self.stage.lock();
+            if matches!(*stage, Stage::Spent) {
+                return None; // resolved, nothing here: later outcomes are refused anyway
+            }
+            std::mem::replace(&mut *stage, Stage::Abandoned)
         };
         // A waker's `Drop` is the executor's code: never under the lock.
-        drop(waiter);
-        outcome
+        match left {
+            Stage::Done(outcome) => Some(outcome),
+            _ => None,
+        }
     }
 
     /// `true` once `take` would return at once: an outcome is in, or none will come.
@@ -134,13 +136,19 @@ impl<T> OutcomeSlot<T> {
 
     /// Takes the outcome under the lock: `None` while none has arrived; `ShutDown` once
     /// resolved without one (or after it was taken).
-    fn take_locked(&self, inner: &mut Inner<T>) -> Option<Outcome<T>> {
-        if let Some(outcome) = inner.outcome.take() {
-            // ORDERING: read back only by this handle's owner (`abandon`).
-            self.state.store(TAKEN, Ordering::Relaxed);
-            return Some(outcome);
+    fn take_locked(&self, stage: &mut Stage<T>) -> Option<Outcome<T>> {
+        match stage {
+            Stage::Done(_) => {
+                let Stage::Done(outcome) = std::mem::replace(stage, Stage::Spent) else {
+                    unreachable!("matched above")
+                };
+                // ORDERING: read back only by this handle's owner (`abandon`).
+                self.state.store(TAKEN, Ordering::Relaxed);
+                Some(outcome)
+            }
+            Stage::Spent | Stage::Abandoned => Some(Err(JobError::ShutDown)),
+            Stage::Empty | Stage::Thread(_) | Stage::Task(_) => None,
         }
-        inner.resolved.then_some(Err(JobError::ShutDown))
     }
 
     /// Takes the outcome if it has arrived; never blocks.
@@ -148,7 +156,7 @@ impl<T> OutcomeSlot<T> {
         if !self.is_resolved() {
             return None;
         }
-        self.take_locked(&mut self.inner.lock())
+        self.take_locked(&mut self.stage.lock())
     }
 
     /// Blocks until the outcome arrives and takes it.
@@ -168,20 +176,29 @@ impl<T> OutcomeSlot<T> {
     /// Blocks until the outcome arrives and takes it, or until `deadline` passes (`None`).
     fn take_by(&self, deadline: Option<Instant>) -> Option<Outcome<T>> {
         loop {
-            {
-                let mut inner = self.inner.lock();
-                if let Some(outcome) = self.take_locked(&mut inner) {
+            let replaced = {
+                let mut stage = self.stage.lock();
+                if let Some(outcome) = self.take_locked(&mut stage) {
                     return Some(outcome);
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    // The waiter is this thread: nothing runs when it is dropped.
-                    inner.waiter = Waiter::None;
+                    // Nobody waits any more.
+                    let left = std::mem::replace(&mut *stage, Stage::Empty);
+                    drop(stage);
+                    drop(left);
                     return None;
                 }
-                if !matches!(inner.waiter, Waiter::Thread(_)) {
-                    inner.waiter = Waiter::Thread(thread::current());
+                if matches!(*stage, Stage::Thread(_)) {
+                    None
+                } else {
+                    Some(std::mem::replace(
+                        &mut *stage,
+                        Stage::Thread(thread::current()),
+                    ))
                 }
-            }
+            };
+            // A waker's `Drop` is the executor's code: never under the lock.
+            drop(replaced);
             // A wake-up before this park (or a stale one) makes it return at once: the loop
             // looks again.
             match deadline {
@@ -194,13 +211,13 @@ impl<T> OutcomeSlot<T> {
     /// Takes the outcome if it has arrived, else registers `waker` to be woken when it does.
     pub(crate) fn poll_take(&self, waker: &Waker) -> Poll<Outcome<T>> {
         let replaced = {
-            let mut inner = self.inner.lock();
-            if let Some(outcome) = self.take_locked(&mut inner) {
+            let mut stage = self.stage.lock();
+            if let Some(outcome) = self.take_locked(&mut stage) {
                 return Poll::Ready(outcome);
             }
-            match &inner.waiter {
-                Waiter::Task(known) if known.will_wake(waker) => return Poll::Pending,
-                _ => std::mem::replace(&mut inner.waiter, Waiter::Task(waker.clone())),
+            match &*stage {
+                Stage::Task(known) if known.will_wake(waker) => return Poll::Pending,
+                _ => std::mem::replace(&mut *stage, Stage::Task(waker.clone())),
             }
         };
         // A waker's `Drop` is the executor's code: never under the lock.
