@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::handle::Handle;
 use crate::inbox::{Inbox, InboxSink};
-use crate::job::{CancelOutcome, Handoff, JobCell, JobRef, Outcome, OutcomeSink, Room};
+use crate::job::{CancelOutcome, Handoff, JobCell, JobPool, JobRef, Outcome, OutcomeSink, Room};
 use crate::job::{SlotSink, drop_quietly};
 
 /// Where a job's outcome goes, chosen on a [`JobBuilder`](crate::JobBuilder): [`ToHandle`]
@@ -23,11 +23,11 @@ pub trait Delivery<T>: seal::Sealed<T> {
 pub(crate) mod seal {
     // The sealed half of `Delivery`: reachable (it is a supertrait) but not nameable outside the
     // crate, so its methods may use the crate's own types.
-    #![allow(private_interfaces)]
+    #![allow(private_interfaces, private_bounds)]
 
     use super::Delivery;
     use crate::job::OutcomeSink;
-    use crate::job::{JobCell, Room};
+    use crate::job::{JobCell, JobPool, Room};
     use std::sync::Arc;
 
     pub trait Sealed<T>: Sized {
@@ -39,9 +39,9 @@ pub(crate) mod seal {
         /// before queueing (an inbox's capacity), if any.
         fn split(self) -> (Self::Sink, Self::Rest, Option<Arc<dyn Room>>);
         /// The caller's receipt for the queued `cell`.
-        fn receipt<S: 'static, J: Send + 'static>(
+        fn receipt<S: 'static, J: Send + 'static, P: JobPool<S> + 'static>(
             rest: Self::Rest,
-            cell: Arc<JobCell<S, J, Self::Sink>>,
+            cell: Arc<JobCell<S, J, Self::Sink, P>>,
         ) -> <Self as Delivery<T>>::Receipt
         where
             Self: Delivery<T>;
@@ -52,16 +52,16 @@ pub(crate) mod seal {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ToHandle;
 
-#[allow(private_interfaces)]
+#[allow(private_interfaces, private_bounds)]
 impl<T: Send + 'static> seal::Sealed<T> for ToHandle {
     type Sink = SlotSink<T>;
     type Rest = ();
     fn split(self) -> (Self::Sink, Self::Rest, Option<Arc<dyn Room>>) {
         (SlotSink::new(), (), None)
     }
-    fn receipt<S: 'static, J: Send + 'static>(
+    fn receipt<S: 'static, J: Send + 'static, P: JobPool<S> + 'static>(
         _: Self::Rest,
-        cell: Arc<JobCell<S, J, Self::Sink>>,
+        cell: Arc<JobCell<S, J, Self::Sink, P>>,
     ) -> <Self as Delivery<T>>::Receipt {
         Handle::new(cell)
     }
@@ -84,7 +84,7 @@ impl<T, K> fmt::Debug for ToInbox<T, K> {
     }
 }
 
-#[allow(private_interfaces)]
+#[allow(private_interfaces, private_bounds)]
 impl<T: Send + 'static, K: Send + 'static> seal::Sealed<T> for ToInbox<T, K> {
     type Sink = InboxSink<T, K>;
     type Rest = ();
@@ -92,9 +92,9 @@ impl<T: Send + 'static, K: Send + 'static> seal::Sealed<T> for ToInbox<T, K> {
         let room = self.inbox.room();
         (InboxSink::new(self.inbox, self.key), (), Some(room))
     }
-    fn receipt<S: 'static, J: Send + 'static>(
+    fn receipt<S: 'static, J: Send + 'static, P: JobPool<S> + 'static>(
         _: Self::Rest,
-        cell: Arc<JobCell<S, J, Self::Sink>>,
+        cell: Arc<JobCell<S, J, Self::Sink, P>>,
     ) -> <Self as Delivery<T>>::Receipt {
         Ticket::new(cell)
     }
@@ -142,7 +142,7 @@ where
     }
 }
 
-#[allow(private_interfaces)]
+#[allow(private_interfaces, private_bounds)]
 impl<C, T> seal::Sealed<T> for ToCallback<C>
 where
     C: FnOnce(Outcome<T>) + Send + 'static,
@@ -153,9 +153,9 @@ where
     fn split(self) -> (Self::Sink, (), Option<Arc<dyn Room>>) {
         (CallbackSink(self.0, PhantomData), (), None)
     }
-    fn receipt<S: 'static, J: Send + 'static>(
+    fn receipt<S: 'static, J: Send + 'static, P: JobPool<S> + 'static>(
         _: Self::Rest,
-        cell: Arc<JobCell<S, J, Self::Sink>>,
+        cell: Arc<JobCell<S, J, Self::Sink, P>>,
     ) -> <Self as Delivery<T>>::Receipt {
         Ticket::new(cell)
     }
@@ -195,7 +195,9 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    fn new<S: 'static, J: Send + 'static, D: OutcomeSink>(cell: Arc<JobCell<S, J, D>>) -> Self {
+    fn new<S: 'static, J: Send + 'static, D: OutcomeSink, P: JobPool<S> + 'static>(
+        cell: Arc<JobCell<S, J, D, P>>,
+    ) -> Self {
         Self {
             job: JobRef::new(cell),
         }

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use crate::delivery::{Delivery, seal::Sealed};
 use crate::engine::Opts;
-use crate::engine::{Prepared, Refusal, Shared, Wait};
+use crate::engine::{Prepared, Queued, Refusal, Shared, Wait};
 use crate::error::{ShutdownTimeout, SubmitError, SubmitTimeoutError, TrySubmitError};
+use crate::job::JobFn;
 use crate::job::Room;
-use crate::job::{JobCell, JobFn};
 use crate::trace;
 
 /// The part every clone shares. Dropping the last one closes intake (without waiting); workers
@@ -225,7 +225,7 @@ where
         {
             Ok(cell) => {
                 this.reserved = false; // the slot now belongs to the queued job
-                let job: Arc<JobCell<S, J, Sink<D, T>>> = cell;
+                let job: Queued<S, J, Sink<D, T>> = cell;
                 Poll::Ready(Ok(D::receipt(rest, job)))
             }
             Err((prepared, Some(why))) => {

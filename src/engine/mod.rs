@@ -17,7 +17,7 @@ mod submit;
 pub(crate) mod worker;
 
 pub(crate) use queue::Queue;
-pub(crate) use submit::{Prepared, Refusal, Wait};
+pub(crate) use submit::{Prepared, Queued, Refusal, Wait};
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,9 +28,7 @@ use std::time::{Duration, Instant};
 use crate::sync::park::{Condvar, Mutex};
 
 use crate::error::JobError;
-use crate::job::{
-    JobCell, JobFn, JobPool, JobState, LaneQueue, Meta, OutcomeSink, Priority, Room, Task,
-};
+use crate::job::{JobCell, JobFn, JobState, LaneQueue, Meta, OutcomeSink, Priority, Room, Task};
 use crate::stats::{Counts, RunningJob, Stats};
 use crate::waiters::{Waiters, wake_all};
 use cancel::Timer;
@@ -325,7 +323,7 @@ impl<S: 'static> Shared<S> {
         J: JobFn<S, D::Value>,
         D: OutcomeSink,
     {
-        let pool: Arc<dyn JobPool<S>> = self.clone();
+        let pool = self.clone();
         let meta = Meta::new(opts.name, opts.deadline, opts.lane);
         let state = JobState::new(opts.priority, opts.cancel_on_drop);
         Prepared {

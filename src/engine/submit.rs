@@ -18,7 +18,10 @@ use crate::job::{self, JobCell, JobFn, OutcomeSink, Room, Task};
 pub(crate) type Pending<S, J, D> = (Prepared<S, J, D>, Option<Refusal>);
 
 /// A queued job's cell.
-pub(crate) type Queued<S, J, D> = Arc<JobCell<S, J, D>>;
+pub(crate) type Queued<S, J, D> = Arc<Cell<S, J, D>>;
+
+/// A job cell of this engine: its pool pointer is a thin one.
+pub(crate) type Cell<S, J, D> = JobCell<S, J, D, Shared<S>>;
 
 /// A refused submission: the prepared job back, and why.
 pub(crate) type Refused<S, J, D> = (Prepared<S, J, D>, Refusal);
@@ -54,7 +57,7 @@ impl Refusal {
 
 /// A job ready to be queued: its cell, not yet shared.
 pub(crate) struct Prepared<S, J, D: OutcomeSink> {
-    pub(super) cell: Arc<JobCell<S, J, D>>,
+    pub(super) cell: Arc<Cell<S, J, D>>,
 }
 
 impl<S, J, D: OutcomeSink> Prepared<S, J, D> {
@@ -260,7 +263,7 @@ impl<S: 'static> Shared<S> {
         &self,
         mut st: MutexGuard<'_, State<S>>,
         prepared: Prepared<S, J, D>,
-    ) -> Arc<JobCell<S, J, D>>
+    ) -> Arc<Cell<S, J, D>>
     where
         J: JobFn<S, D::Value>,
         D: OutcomeSink,

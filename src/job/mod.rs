@@ -142,14 +142,15 @@ pub(crate) struct Ran {
 }
 
 /// One job: state, closure, sink and (for a handle) the outcome's slot in a single allocation.
-pub(crate) struct JobCell<S, J, D: OutcomeSink> {
+/// `P` is the pool's own type (a thin pointer per job), or `dyn JobPool<S>`.
+pub(crate) struct JobCell<S, J, D: OutcomeSink, P: ?Sized = dyn JobPool<S>> {
     /// The job's place in the state machine above.
     state: JobState,
     /// The closure and the sink, taken exactly once by whoever wins the transition out of
     /// QUEUED. The lock is never contended: the state transition already picked the one taker.
     slot: Mutex<Option<(J, D)>>,
     /// The pool, for freeing the queue slot on cancel.
-    pool: Arc<dyn JobPool<S>>,
+    pool: Arc<P>,
     meta: Meta<S>,
     /// When it was submitted, for its queue wait.
     submitted: Instant,
@@ -158,14 +159,8 @@ pub(crate) struct JobCell<S, J, D: OutcomeSink> {
     outcome: D::Slot,
 }
 
-impl<S, J, D: OutcomeSink> JobCell<S, J, D> {
-    pub(crate) fn new(
-        job: J,
-        sink: D,
-        pool: Arc<dyn JobPool<S>>,
-        state: JobState,
-        meta: Meta<S>,
-    ) -> Self {
+impl<S, J, D: OutcomeSink, P: ?Sized> JobCell<S, J, D, P> {
+    pub(crate) fn new(job: J, sink: D, pool: Arc<P>, state: JobState, meta: Meta<S>) -> Self {
         let span = JobSpan::new(meta.name().map(|n| &**n), state.priority, meta.lane_id());
         Self {
             state,
@@ -186,10 +181,11 @@ impl<S, J, D: OutcomeSink> JobCell<S, J, D> {
     }
 }
 
-impl<S: 'static, J, D> Control for JobCell<S, J, D>
+impl<S: 'static, J, D, P> Control for JobCell<S, J, D, P>
 where
     J: Send + 'static,
     D: OutcomeSink,
+    P: JobPool<S> + ?Sized + 'static,
 {
     fn cancel(&self) -> CancelOutcome {
         self.state.cancel(|| self.dequeue())
@@ -240,7 +236,7 @@ where
     }
 }
 
-impl<S, J, D: OutcomeSink> JobCell<S, J, D> {
+impl<S, J, D: OutcomeSink, P: JobPool<S> + ?Sized> JobCell<S, J, D, P> {
     /// Takes a waiting job out of the pool and resolves it `Cancelled`.
     fn dequeue(&self) -> bool {
         if self.pool.cancel_queued(&self.state, self.meta.lane()) {
@@ -262,11 +258,12 @@ impl<S, J, D: OutcomeSink> JobCell<S, J, D> {
     }
 }
 
-impl<S, J, D> Task<S> for JobCell<S, J, D>
+impl<S, J, D, P> Task<S> for JobCell<S, J, D, P>
 where
     S: 'static,
     J: JobFn<S, D::Value>,
     D: OutcomeSink,
+    P: JobPool<S> + ?Sized + 'static,
 {
     fn state(&self) -> &JobState {
         &self.state
@@ -337,8 +334,10 @@ where
     }
 }
 
-impl<S: 'static, J: Send + 'static, T: Send + 'static> HeldOutcome<T>
-    for JobCell<S, J, SlotSink<T>>
+impl<S: 'static, J: Send + 'static, T: Send + 'static, P> HeldOutcome<T>
+    for JobCell<S, J, SlotSink<T>, P>
+where
+    P: JobPool<S> + ?Sized + 'static,
 {
     fn slot(&self) -> &OutcomeSlot<T> {
         &self.outcome
