@@ -194,9 +194,10 @@ fn serve<'a, S: 'static>(
     let mut expired = Vec::new();
     // When this worker last ran out of work, while it has not found any since.
     let mut idle_since: Option<Instant> = None;
-    // When this worker's last job ended, while it has not looked for work since. One clock
-    // read serves as a job's end and the start of the idleness after it; another as the end
-    // of idleness and the start of the next job.
+    // When this worker's last job ended, while it has not looked for work since (and did
+    // nothing else after it). One clock read serves as a job's end and as the start of
+    // whatever follows: the idleness after it, or the next job when the worker goes straight
+    // on; another as the end of idleness and the start of the next job.
     let mut last_end: Option<Instant> = None;
     // Whether this worker was the one spinning for the next job in its current idleness:
     // only that worker's wait measures the gap between jobs. (One that slept at once, while
@@ -207,14 +208,16 @@ fn serve<'a, S: 'static>(
     'serve: loop {
         let next = next_task(shared, &mut st, id, &mut expired);
         let mut found_at = None;
-        if next.is_some()
-            && let Some(since) = idle_since.take()
-        {
-            let now = Instant::now();
-            if std::mem::take(&mut spun) {
-                note_gap(shared, now.saturating_duration_since(since));
+        if next.is_some() {
+            if let Some(since) = idle_since.take() {
+                let now = Instant::now();
+                if std::mem::take(&mut spun) {
+                    note_gap(shared, now.saturating_duration_since(since));
+                }
+                found_at = Some(now);
+            } else {
+                found_at = last_end.take();
             }
-            found_at = Some(now);
         }
         // Jobs whose start deadline passed while queued resolve `Expired`, after the lock.
         if !expired.is_empty() {
@@ -227,8 +230,7 @@ fn serve<'a, S: 'static>(
             }
         }
         if let Some(task) = next {
-            let ran = run_claimed(shared, &mut st, id, state, task, &mut after, found_at, busy);
-            last_end = Some(ran);
+            last_end = run_claimed(shared, &mut st, id, state, task, &mut after, found_at, busy);
             continue 'serve;
         }
         if !after.is_empty() {
@@ -354,9 +356,10 @@ fn spin_budget<S>(shared: &Shared<S>) -> Duration {
 }
 
 /// Runs a job this worker has just claimed, then records it; `after` holds work found while
-/// claiming it (and is left empty), `found_at` when it was found (if the clock was read then); `busy` is where it
-/// shows when its job started, in a pool that grows behind long jobs. Called and returns with the
-/// lock held. Returns when the job ended.
+/// claiming it (and is left empty), `found_at` when it was found (if the clock was read then:
+/// the end of the worker's idleness or of its previous job); `busy` is where it shows when its
+/// job started, in a pool that grows behind long jobs. Called and returns with the lock held.
+/// Returns when the job ended, unless the worker did more work after it (then `None`).
 #[allow(clippy::too_many_arguments)]
 fn run_claimed<S: 'static>(
     shared: &Shared<S>,
@@ -367,7 +370,7 @@ fn run_claimed<S: 'static>(
     after: &mut Deferred<S>,
     found_at: Option<Instant>,
     busy: Option<&AtomicU64>,
-) -> Instant {
+) -> Option<Instant> {
     let background = task.state().priority == Priority::Background;
     st.running += 1;
     shared.publish_running(st);
@@ -388,10 +391,14 @@ fn run_claimed<S: 'static>(
         shared,
         raised: Cell::new(false),
     };
-    let (ran, started) = MutexGuard::unlocked(st, || {
-        if !after.is_empty() {
+    let ran = MutexGuard::unlocked(st, || {
+        // Work done here is not the job's: a clock read from before it is no start.
+        let found_at = if after.is_empty() {
+            found_at
+        } else {
             after.run(shared);
-        }
+            None
+        };
         if background {
             blocking::set_background(true);
         }
@@ -412,7 +419,7 @@ fn run_claimed<S: 'static>(
         if background {
             blocking::set_background(false);
         }
-        (ran, started)
+        ran
     });
     if handoff.raised.get() {
         // ORDERING: SeqCst, see `Shared::finishing`.
@@ -438,8 +445,9 @@ fn run_claimed<S: 'static>(
     }
     if !after.is_empty() {
         MutexGuard::unlocked(st, || after.run(shared));
+        return None;
     }
-    started + ran.run_time
+    Some(ran.ended)
 }
 
 fn has_private<S>(st: &State<S>, id: usize) -> bool {
