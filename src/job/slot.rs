@@ -370,6 +370,29 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_given_up_after_its_outcome_was_taken_or_before_a_close_stays_quiet() {
+        // Taken, then the handle leaves: nothing to hand back, later outcomes refused.
+        let slot = OutcomeSlot::default();
+        assert_eq!(slot.send(Ok(1)), Ok(()));
+        assert_eq!(slot.try_take(), Some(Ok(1)));
+        assert_eq!(slot.abandon(), None);
+        assert_eq!(slot.send(Ok(2)), Err(Ok(2)));
+        // The handle leaves first, then the sender leaves without an outcome: no wake, no
+        // outcome, and an outcome after that still goes back.
+        let slot = OutcomeSlot::<u8>::default();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        assert_eq!(slot.poll_take(&Waker::from(count.clone())), Poll::Pending);
+        assert_eq!(slot.abandon(), None);
+        slot.close();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            0,
+            "an abandoned waiter is never woken"
+        );
+        assert_eq!(slot.send(Ok(3)), Err(Ok(3)));
+    }
+
+    #[test]
     fn a_past_deadline_gives_up_at_once_and_an_outcome_still_wins() {
         let slot = OutcomeSlot::<u8>::default();
         assert_eq!(slot.take_until(Instant::now()), None);
