@@ -64,10 +64,8 @@ pub struct Stats {
     /// with the job's outcome, so `queue_wait.count == run_time.count == completed +
     /// panicked` in every snapshot.
     pub queue_wait: Percentiles,
-    /// How long jobs ran on their worker (the closure and the delivery of its outcome, and,
-    /// for a worker that went straight on from one job to the next, its step from one to the
-    /// other, usually well under a microsecond), over every job that has run to the end since
-    /// the pool started.
+    /// How long jobs ran on their worker (the closure and the delivery of its outcome), over
+    /// every job that has run to the end since the pool started.
     pub run_time: Percentiles,
 }
 

@@ -194,10 +194,9 @@ fn serve<'a, S: 'static>(
     let mut expired = Vec::new();
     // When this worker last ran out of work, while it has not found any since.
     let mut idle_since: Option<Instant> = None;
-    // When this worker's last job ended, while it has not looked for work since (and did
-    // nothing else after it). One clock read serves as a job's end and as the start of
-    // whatever follows: the idleness after it, or the next job when the worker goes straight
-    // on; another as the end of idleness and the start of the next job.
+    // When this worker's last job ended, while it has not looked for work since. One clock
+    // read serves as a job's end and the start of the idleness after it; another as the end
+    // of idleness and the start of the next job.
     let mut last_end: Option<Instant> = None;
     // Whether this worker was the one spinning for the next job in its current idleness:
     // only that worker's wait measures the gap between jobs. (One that slept at once, while
@@ -208,16 +207,14 @@ fn serve<'a, S: 'static>(
     'serve: loop {
         let next = next_task(shared, &mut st, id, &mut expired);
         let mut found_at = None;
-        if next.is_some() {
-            if let Some(since) = idle_since.take() {
-                let now = Instant::now();
-                if std::mem::take(&mut spun) {
-                    note_gap(shared, now.saturating_duration_since(since));
-                }
-                found_at = Some(now);
-            } else {
-                found_at = last_end.take();
+        if next.is_some()
+            && let Some(since) = idle_since.take()
+        {
+            let now = Instant::now();
+            if std::mem::take(&mut spun) {
+                note_gap(shared, now.saturating_duration_since(since));
             }
+            found_at = Some(now);
         }
         // Jobs whose start deadline passed while queued resolve `Expired`, after the lock.
         if !expired.is_empty() {
@@ -230,7 +227,8 @@ fn serve<'a, S: 'static>(
             }
         }
         if let Some(task) = next {
-            last_end = run_claimed(shared, &mut st, id, state, task, &mut after, found_at, busy);
+            let ran = run_claimed(shared, &mut st, id, state, task, &mut after, found_at, busy);
+            last_end = Some(ran);
             continue 'serve;
         }
         if !after.is_empty() {
@@ -356,10 +354,9 @@ fn spin_budget<S>(shared: &Shared<S>) -> Duration {
 }
 
 /// Runs a job this worker has just claimed, then records it; `after` holds work found while
-/// claiming it (and is left empty), `found_at` when it was found (if the clock was read then:
-/// the end of the worker's idleness or of its previous job); `busy` is where it shows when its
-/// job started, in a pool that grows behind long jobs. Called and returns with the lock held.
-/// Returns when the job ended, unless the worker did more work after it (then `None`).
+/// claiming it (and is left empty), `found_at` when it was found (if the clock was read then); `busy` is where it
+/// shows when its job started, in a pool that grows behind long jobs. Called and returns with the
+/// lock held. Returns when the job ended.
 #[allow(clippy::too_many_arguments)]
 fn run_claimed<S: 'static>(
     shared: &Shared<S>,
@@ -370,7 +367,7 @@ fn run_claimed<S: 'static>(
     after: &mut Deferred<S>,
     found_at: Option<Instant>,
     busy: Option<&AtomicU64>,
-) -> Option<Instant> {
+) -> Instant {
     let background = task.state().priority == Priority::Background;
     st.running += 1;
     shared.publish_running(st);
@@ -391,14 +388,10 @@ fn run_claimed<S: 'static>(
         shared,
         raised: Cell::new(false),
     };
-    let ran = MutexGuard::unlocked(st, || {
-        // Work done here is not the job's: a clock read from before it is no start.
-        let found_at = if after.is_empty() {
-            found_at
-        } else {
+    let (ran, started) = MutexGuard::unlocked(st, || {
+        if !after.is_empty() {
             after.run(shared);
-            None
-        };
+        }
         if background {
             blocking::set_background(true);
         }
@@ -419,7 +412,7 @@ fn run_claimed<S: 'static>(
         if background {
             blocking::set_background(false);
         }
-        ran
+        (ran, started)
     });
     if handoff.raised.get() {
         // ORDERING: SeqCst, see `Shared::finishing`.
@@ -445,9 +438,8 @@ fn run_claimed<S: 'static>(
     }
     if !after.is_empty() {
         MutexGuard::unlocked(st, || after.run(shared));
-        return None;
     }
-    Some(ran.ended)
+    started + ran.run_time
 }
 
 fn has_private<S>(st: &State<S>, id: usize) -> bool {

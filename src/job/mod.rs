@@ -134,13 +134,11 @@ pub(crate) trait Task<S>: Send + Sync {
     fn discard(&self, err: JobError);
 }
 
-/// How a job ran: whether it panicked, how long it waited for its start, how long it ran,
-/// and when it ended.
+/// How a job ran: whether it panicked, how long it waited for its start, how long it ran.
 pub(crate) struct Ran {
     pub(crate) panicked: bool,
     pub(crate) queue_wait: Duration,
     pub(crate) run_time: Duration,
-    pub(crate) ended: Instant,
 }
 
 /// One job: state, closure, sink and (for a handle) the outcome's slot in a single allocation.
@@ -276,9 +274,6 @@ where
     }
 
     fn run(self: Arc<Self>, state: &mut S, handoff: &dyn Handoff, started: Instant) -> Ran {
-        // A worker going straight on from its previous job starts this one at that job's end
-        // (one clock read less), but never before this one was submitted.
-        let started = started.max(self.submitted);
         let queue_wait = started.saturating_duration_since(self.submitted);
         let Some((job, sink)) = self.slot.lock().take() else {
             // Unreachable: a claimed job still holds its closure.
@@ -286,7 +281,6 @@ where
                 panicked: false,
                 queue_wait,
                 run_time: Duration::ZERO,
-                ended: started,
             };
         };
         // The job's own reference moves below; the span goes on (free without the feature).
@@ -326,14 +320,12 @@ where
             }
             panicked
         });
-        let ended = Instant::now();
-        let run_time = ended.saturating_duration_since(started);
+        let run_time = started.elapsed();
         span.ran(run_time);
         Ran {
             panicked,
             queue_wait,
             run_time,
-            ended,
         }
     }
 
