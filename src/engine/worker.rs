@@ -354,9 +354,9 @@ fn spin_budget<S>(shared: &Shared<S>) -> Duration {
 }
 
 /// Runs a job this worker has just claimed, then records it; `after` holds work found while
-/// claiming it (and is left empty), `found_at` when it was found (if the clock was read then); `busy` is where it
-/// shows when its job started, in a pool that grows behind long jobs. Called and returns with the
-/// lock held. Returns when the job ended.
+/// claiming it (and is left empty), `found_at` when it was found (if the clock was read then);
+/// `busy` is where it shows when its job started, in a pool that grows behind long jobs.
+/// Called and returns with the lock held. Returns when the job ended.
 #[allow(clippy::too_many_arguments)]
 fn run_claimed<S: 'static>(
     shared: &Shared<S>,

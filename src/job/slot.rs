@@ -46,9 +46,9 @@ enum Stage<T> {
 }
 
 impl<T> Stage<T> {
-    /// An outcome is in, or none will come.
-    fn is_resolved(&self) -> bool {
-        matches!(self, Self::Done(_) | Self::Spent)
+    /// No outcome has come, and the handle still waits for one.
+    fn awaits_outcome(&self) -> bool {
+        matches!(self, Self::Empty | Self::Thread(_) | Self::Task(_))
     }
 
     /// Wakes the thread or task that waited here, if any (call after the lock).
@@ -76,7 +76,7 @@ impl<T> OutcomeSlot<T> {
     pub(crate) fn send(&self, outcome: Outcome<T>) -> Result<(), Outcome<T>> {
         let waiter = {
             let mut stage = self.stage.lock();
-            if stage.is_resolved() || matches!(*stage, Stage::Abandoned) {
+            if !stage.awaits_outcome() {
                 return Err(outcome);
             }
             std::mem::replace(&mut *stage, Stage::Done(outcome))
@@ -90,7 +90,7 @@ impl<T> OutcomeSlot<T> {
     pub(crate) fn close(&self) {
         let waiter = {
             let mut stage = self.stage.lock();
-            if stage.is_resolved() || matches!(*stage, Stage::Abandoned) {
+            if !stage.awaits_outcome() {
                 return;
             }
             std::mem::replace(&mut *stage, Stage::Spent)
