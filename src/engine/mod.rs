@@ -85,7 +85,10 @@ pub(crate) struct Config<S> {
     pub(crate) init: Init<S>,
 }
 
-/// Everything under the pool's one lock.
+/// Everything under the pool's one lock. Aligned to a cache-line pair of its own, so the lock
+/// word sits apart from the state it guards: a thread spinning for the lock then does not
+/// take the holder's lines away from it while it works on the queue and the counts.
+#[repr(align(128))]
 pub(crate) struct State<S> {
     /// The shared queue (one FIFO per priority).
     pub(crate) queue: Queue<S>,
